@@ -1,1 +1,58 @@
-fn main() {}
+//! The `tracegap` command: wires the ingest, analysis and web crates together.
+
+mod bench_ingest;
+mod cli_values;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Finds broken distributed traces: an OTLP target that stores spans as Parquet, and checks
+/// that say where trace propagation broke and why.
+#[derive(Parser)]
+#[command(name = "tracegap", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP traces (gRPC :4317, HTTP :4318) and store them as Parquet.
+    Serve(serve::ServeArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Load a `tracegap serve` over OTLP/gRPC and OTLP/HTTP and compare with the in-process
+    /// ceiling of decoding and writing the same requests.
+    Ingest(bench_ingest::BenchIngestArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRACEGAP_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Bench {
+            bench: BenchCommand::Ingest(args),
+        } => bench_ingest::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tracegap: error: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

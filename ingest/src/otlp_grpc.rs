@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -49,7 +51,9 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
+    >;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -58,7 +62,9 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let receiver = self.receiver.clone();
         if request.uri().path() != EXPORT_PATH {
-            return Box::pin(async move { Ok(Status::unimplemented("only TraceService/Export is served here").into_http()) });
+            return Box::pin(async move {
+                Ok(Status::unimplemented("only TraceService/Export is served here").into_http())
+            });
         }
         Box::pin(async move {
             let limit = receiver.limits().max_decompressed_bytes;
@@ -77,7 +83,9 @@ struct ExportMethod {
 
 impl UnaryService<Bytes> for ExportMethod {
     type Response = ExportTraceServiceResponse;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Self::Response>, Status>> + Send>>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Self::Response>, Status>> + Send>,
+    >;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let receiver = self.receiver.clone();
@@ -90,11 +98,16 @@ impl UnaryService<Bytes> for ExportMethod {
                     receiver.limits().max_request_bytes
                 )));
             }
-            match receiver.receive(body, None, BodyEncoding::Protobuf, Source::Grpc).await {
+            match receiver
+                .receive(body, None, BodyEncoding::Protobuf, Source::Grpc)
+                .await
+            {
                 Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
-                    partial_success: outcome.rejection_message.map(|error_message| ExportTracePartialSuccess {
-                        rejected_spans: outcome.rejected as i64,
-                        error_message,
+                    partial_success: outcome.rejection_message.map(|error_message| {
+                        ExportTracePartialSuccess {
+                            rejected_spans: outcome.rejected as i64,
+                            error_message,
+                        }
                     }),
                 })),
                 Err(error) => Err(status_of(error)),
@@ -107,9 +120,13 @@ impl UnaryService<Bytes> for ExportMethod {
 /// `UNAVAILABLE` for back-pressure and storage failures, `INVALID_ARGUMENT` for bad data.
 fn status_of(error: ReceiveError) -> Status {
     match error {
-        ReceiveError::Invalid(message) | ReceiveError::UnsupportedEncoding(message) => Status::invalid_argument(message),
+        ReceiveError::Invalid(message) | ReceiveError::UnsupportedEncoding(message) => {
+            Status::invalid_argument(message)
+        }
         ReceiveError::TooLarge(message) => Status::resource_exhausted(message),
-        ReceiveError::Overloaded(message) | ReceiveError::Unavailable(message) => Status::unavailable(message),
+        ReceiveError::Overloaded(message) | ReceiveError::Unavailable(message) => {
+            Status::unavailable(message)
+        }
     }
 }
 
@@ -139,7 +156,8 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buffer).map_err(|error| Status::internal(format!("encoding the response: {error}")))
+        item.encode(buffer)
+            .map_err(|error| Status::internal(format!("encoding the response: {error}")))
     }
 }
 

@@ -15,8 +15,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::span_schema::{SCHEMA_VERSION, column, span_schema};
 use crate::write_ahead_log::sync_directory;
@@ -61,10 +61,21 @@ pub fn writer_properties() -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_sorting_columns(Some(vec![
-            SortingColumn { column_idx: index(column::TRACE_ID), descending: false, nulls_first: true },
-            SortingColumn { column_idx: index(column::START_TIME), descending: false, nulls_first: true },
+            SortingColumn {
+                column_idx: index(column::TRACE_ID),
+                descending: false,
+                nulls_first: true,
+            },
+            SortingColumn {
+                column_idx: index(column::START_TIME),
+                descending: false,
+                nulls_first: true,
+            },
         ]))
-        .set_key_value_metadata(Some(vec![KeyValue::new("tracegap.schema_version".into(), SCHEMA_VERSION.to_string())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "tracegap.schema_version".into(),
+            SCHEMA_VERSION.to_string(),
+        )]))
         .build()
 }
 
@@ -74,7 +85,8 @@ pub fn partition_directory(hour: i64) -> PathBuf {
     let days = seconds.div_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     let hour_of_day = seconds.rem_euclid(86_400) / 3600;
-    PathBuf::from(format!("date={year:04}-{month:02}-{day:02}")).join(format!("hour={hour_of_day:02}"))
+    PathBuf::from(format!("date={year:04}-{month:02}-{day:02}"))
+        .join(format!("hour={hour_of_day:02}"))
 }
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian calendar).
@@ -83,11 +95,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -119,9 +136,18 @@ pub fn write_partitioned(
     };
     let indices = lexsort_to_indices(
         &[
-            SortColumn { values: hours.clone(), options: None },
-            SortColumn { values: column_named(column::TRACE_ID)?, options: None },
-            SortColumn { values: column_named(column::START_TIME)?, options: None },
+            SortColumn {
+                values: hours.clone(),
+                options: None,
+            },
+            SortColumn {
+                values: column_named(column::TRACE_ID)?,
+                options: None,
+            },
+            SortColumn {
+                values: column_named(column::START_TIME)?,
+                options: None,
+            },
         ],
         None,
     )?;
@@ -141,7 +167,11 @@ pub fn write_partitioned(
         let directory = spans_directory.join(partition_directory(hour));
         let path = directory.join(format!("{file_stem}.parquet"));
         if !(skip_existing && path.exists()) {
-            write_file_atomically(&sorted.slice(run_start, run_end - run_start), &directory, &path)?;
+            write_file_atomically(
+                &sorted.slice(run_start, run_end - run_start),
+                &directory,
+                &path,
+            )?;
             written.push(path);
         }
         run_start = run_end;
@@ -149,7 +179,11 @@ pub fn write_partitioned(
     Ok(written)
 }
 
-fn write_file_atomically(batch: &RecordBatch, directory: &Path, path: &Path) -> Result<(), ParquetFileError> {
+fn write_file_atomically(
+    batch: &RecordBatch,
+    directory: &Path,
+    path: &Path,
+) -> Result<(), ParquetFileError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ParquetFileError::Io { path, source }
@@ -157,8 +191,12 @@ fn write_file_atomically(batch: &RecordBatch, directory: &Path, path: &Path) -> 
     fs::create_dir_all(directory).map_err(io(directory))?;
     let temporary = path.with_extension("parquet.tmp");
     let file = File::create(&temporary).map_err(io(&temporary))?;
-    let parquet = |source| ParquetFileError::Parquet { path: temporary.clone(), source };
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(parquet)?;
+    let parquet = |source| ParquetFileError::Parquet {
+        path: temporary.clone(),
+        source,
+    };
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(parquet)?;
     writer.write(batch).map_err(parquet)?;
     let file = writer.into_inner().map_err(parquet)?;
     file.sync_all().map_err(io(&temporary))?;
@@ -171,7 +209,9 @@ fn write_file_atomically(batch: &RecordBatch, directory: &Path, path: &Path) -> 
 /// Removes temporary files a crash left behind (they were never renamed, so never visible).
 pub fn remove_temporary_files(spans_directory: &Path) -> io::Result<usize> {
     let mut removed = 0;
-    let Ok(entries) = fs::read_dir(spans_directory) else { return Ok(0) };
+    let Ok(entries) = fs::read_dir(spans_directory) else {
+        return Ok(0);
+    };
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
@@ -188,10 +228,20 @@ pub fn remove_temporary_files(spans_directory: &Path) -> io::Result<usize> {
 /// Counts the rows of every span file under the span table (for tests and diagnostics).
 pub fn count_rows(spans_directory: &Path) -> Result<usize, ParquetFileError> {
     let mut rows = 0;
-    for path in list_span_files(spans_directory).map_err(|source| ParquetFileError::Io { path: spans_directory.to_owned(), source })? {
-        let file = File::open(&path).map_err(|source| ParquetFileError::Io { path: path.clone(), source })?;
-        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
-            .map_err(|source| ParquetFileError::Parquet { path: path.clone(), source })?;
+    for path in list_span_files(spans_directory).map_err(|source| ParquetFileError::Io {
+        path: spans_directory.to_owned(),
+        source,
+    })? {
+        let file = File::open(&path).map_err(|source| ParquetFileError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(
+            |source| ParquetFileError::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
         use parquet::file::reader::FileReader;
         rows += reader.metadata().file_metadata().num_rows() as usize;
     }
@@ -201,7 +251,9 @@ pub fn count_rows(spans_directory: &Path) -> Result<usize, ParquetFileError> {
 /// Every `.parquet` file under a directory, recursively, sorted.
 pub fn list_span_files(directory: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let Ok(entries) = fs::read_dir(directory) else { return Ok(files) };
+    let Ok(entries) = fs::read_dir(directory) else {
+        return Ok(files);
+    };
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
@@ -217,7 +269,8 @@ pub fn list_span_files(directory: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Checks that a batch has the span table's schema (used where batches come from elsewhere).
 pub fn has_span_schema(batch: &RecordBatch) -> bool {
-    batch.schema().fields() == span_schema().fields() && batch.columns().iter().all(|c| c.len() == batch.num_rows())
+    batch.schema().fields() == span_schema().fields()
+        && batch.columns().iter().all(|c| c.len() == batch.num_rows())
 }
 
 #[cfg(test)]
@@ -226,10 +279,19 @@ mod tests {
 
     #[test]
     fn partition_directories_follow_the_calendar() {
-        assert_eq!(partition_directory(0), PathBuf::from("date=1970-01-01/hour=00"));
+        assert_eq!(
+            partition_directory(0),
+            PathBuf::from("date=1970-01-01/hour=00")
+        );
         // 2026-11-25T15:00:00Z
-        assert_eq!(partition_directory(1_795_618_800 / 3600), PathBuf::from("date=2026-11-25/hour=15"));
+        assert_eq!(
+            partition_directory(1_795_618_800 / 3600),
+            PathBuf::from("date=2026-11-25/hour=15")
+        );
         // 2024-02-29T23:00:00Z, a leap day
-        assert_eq!(partition_directory(1_709_247_600 / 3600), PathBuf::from("date=2024-02-29/hour=23"));
+        assert_eq!(
+            partition_directory(1_709_247_600 / 3600),
+            PathBuf::from("date=2024-02-29/hour=23")
+        );
     }
 }

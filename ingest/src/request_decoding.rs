@@ -41,12 +41,19 @@ pub struct DecodedRequest {
 
 /// Decodes a request body (already decompressed) and builds its span batch. CPU-bound: callers
 /// on an async runtime run it on the blocking pool.
-pub fn decode_request(body: Bytes, encoding: BodyEncoding, context: &BatchContext) -> Result<DecodedRequest, RequestDecodeError> {
+pub fn decode_request(
+    body: Bytes,
+    encoding: BodyEncoding,
+    context: &BatchContext,
+) -> Result<DecodedRequest, RequestDecodeError> {
     match encoding {
         BodyEncoding::Protobuf => {
             let request = ExportRequest::decode(body.clone())?;
             let spans = build_span_batch(&request, context)?;
-            Ok(DecodedRequest { spans, log_bytes: body })
+            Ok(DecodedRequest {
+                spans,
+                log_bytes: body,
+            })
         }
         BodyEncoding::Json => {
             let decoded = decode_json_request(&body)?;
@@ -56,13 +63,19 @@ pub fn decode_request(body: Bytes, encoding: BodyEncoding, context: &BatchContex
             rejections.append(&mut spans.rejections);
             rejections.truncate(5);
             spans.rejections = rejections;
-            Ok(DecodedRequest { spans, log_bytes: Bytes::from(decoded.request.encode_to_vec()) })
+            Ok(DecodedRequest {
+                spans,
+                log_bytes: Bytes::from(decoded.request.encode_to_vec()),
+            })
         }
     }
 }
 
 /// Rebuilds the span batch of a logged request (recovery after a crash).
-pub fn decode_logged_request(log_bytes: Bytes, context: &BatchContext) -> Result<SpanBatch, RequestDecodeError> {
+pub fn decode_logged_request(
+    log_bytes: Bytes,
+    context: &BatchContext,
+) -> Result<SpanBatch, RequestDecodeError> {
     let request = ExportRequest::decode(log_bytes)?;
     Ok(build_span_batch(&request, context)?)
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs them all: the Rust unit and integration tests, then the
+# end-to-end tests where real OpenTelemetry clients (Python and JS SDKs) talk to a real
+# `tracegap serve`, and other engines (pyarrow, DuckDB) read its Parquet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A target directory outside the clone, kept between runs: DataFusion builds are heavy.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tracegap-target}"
+venv="${TRACEGAP_VENV:-/var/tmp/tracegap-venv}"
+
+echo "== installing test dependencies (Python venv at $venv, npm packages)"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+(cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== building"
+cargo build --release --locked --workspace --all-targets
+
+echo "== Rust tests"
+cargo test --release --locked --workspace
+
+echo "== end-to-end tests"
+export TRACEGAP_BIN="$CARGO_TARGET_DIR/release/tracegap"
+export TRACEGAP_ARTIFACTS="${TRACEGAP_ARTIFACTS:-$PWD/test-artifacts}"
+"$venv/bin/python" -m pytest tests/e2e -q -p no:cacheprovider "$@"

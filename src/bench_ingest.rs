@@ -11,14 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::{BufMut, Bytes};
 use clap::Args;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status as SpanStatus, span,
-};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status as SpanStatus, span};
 use prost::Message;
 use rayon::prelude::*;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -78,17 +74,12 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         args.duration
     );
     let temporary = tempfile::tempdir().context("creating a temporary data directory")?;
-    let data = args
-        .data
-        .clone()
-        .unwrap_or_else(|| temporary.path().join("server"));
+    let data = args.data.clone().unwrap_or_else(|| temporary.path().join("server"));
     let grpc_address = free_address()?;
     let http_address = free_address()?;
     let mut server = ServerProcess::start(&data, grpc_address, http_address)?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut results = Vec::new();
     let protocols: Vec<&str> = match args.protocol.as_str() {
         "both" => vec!["grpc", "http"],
@@ -97,13 +88,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         other => bail!("--protocol must be grpc, http or both, not {other:?}"),
     };
     for protocol in protocols {
-        let figures = runtime.block_on(drive(
-            protocol,
-            grpc_address,
-            http_address,
-            requests.clone(),
-            &args,
-        ))?;
+        let figures = runtime.block_on(drive(protocol, grpc_address, http_address, requests.clone(), &args))?;
         println!(
             "  {:<5} {:>10.0} spans/s  {:>7.1} MB/s  p50 {:>6.1} ms  p99 {:>6.1} ms  ({} requests, {} failed)",
             figures.protocol,
@@ -128,38 +113,27 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         bail!("{acknowledged} spans were acknowledged but only {stored} are in Parquet");
     }
 
-    let ceiling_spans = results
-        .iter()
-        .map(|r| r.spans)
-        .max()
-        .unwrap_or(1_000_000)
-        .max(200_000);
-    let ceiling = in_process_ceiling(
-        &requests,
-        args.spans_per_request,
-        ceiling_spans,
-        &temporary.path().join("ceiling"),
-    )?;
+    let ceiling_spans = results.iter().map(|r| r.spans).max().unwrap_or(1_000_000).max(200_000);
+    let ceiling =
+        in_process_ceiling(&requests, args.spans_per_request, ceiling_spans, &temporary.path().join("ceiling"))?;
     println!(
-        "  in-process ceiling (decode + build + Parquet, no network, no log): {ceiling:.0} spans/s"
+        "  in-process ceiling (decode + build + Parquet, no network, no log): {:.0} spans/s \
+         ({} spans: decode and build {:.2} s on all cores, Parquet {:.2} s)",
+        ceiling.spans_per_second, ceiling.spans, ceiling.decode_and_build_seconds, ceiling.parquet_seconds
     );
     for figures in &results {
-        println!(
-            "  {} reaches {:.0}% of the ceiling",
-            figures.protocol,
-            100.0 * figures.spans_per_second / ceiling
-        );
+        let share = 100.0 * figures.spans_per_second / ceiling.spans_per_second;
+        println!("  {} reaches {share:.0}% of the ceiling", figures.protocol);
     }
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "spans_per_request": args.spans_per_request,
             "connections": args.connections,
             "server_peak_rss_bytes": peak_rss,
-            "ceiling_spans_per_second": ceiling,
+            "ceiling": ceiling,
             "protocols": results,
         });
-        std::fs::write(path, format!("{json:#}\n"))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, format!("{json:#}\n")).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -169,9 +143,7 @@ const ATTRIBUTES_PER_SPAN: usize = 10;
 fn string_attribute(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
         ..Default::default()
     }
 }
@@ -179,9 +151,7 @@ fn string_attribute(key: &str, value: impl Into<String>) -> KeyValue {
 fn int_attribute(key: &str, value: i64) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
+        value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }),
         ..Default::default()
     }
 }
@@ -189,21 +159,8 @@ fn int_attribute(key: &str, value: i64) -> KeyValue {
 /// Deterministic, realistic requests: traces of an HTTP entry span with client, database and
 /// internal children, ten attributes per span, an occasional event, across a few services.
 pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> {
-    let services = [
-        "frontend",
-        "checkout",
-        "cart",
-        "payment",
-        "shipping",
-        "inventory",
-    ];
-    let routes = [
-        "/api/orders/{id}",
-        "/api/cart",
-        "/api/checkout",
-        "/api/products/{id}",
-        "/health",
-    ];
+    let services = ["frontend", "checkout", "cart", "payment", "shipping", "inventory"];
+    let routes = ["/api/orders/{id}", "/api/cart", "/api/checkout", "/api/products/{id}", "/health"];
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         state ^= state << 13;
@@ -211,10 +168,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
         state ^= state << 17;
         state
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
     (0..count)
         .map(|request_index| {
             let service = services[request_index % services.len()];
@@ -223,20 +177,11 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
             let mut root_id = Vec::new();
             for index in 0..spans_per_request {
                 if index % 8 == 0 {
-                    trace_id = next()
-                        .to_be_bytes()
-                        .iter()
-                        .chain(next().to_be_bytes().iter())
-                        .copied()
-                        .collect();
+                    trace_id = next().to_be_bytes().iter().chain(next().to_be_bytes().iter()).copied().collect();
                     root_id = next().to_be_bytes().to_vec();
                 }
                 let is_root = index % 8 == 0;
-                let span_id = if is_root {
-                    root_id.clone()
-                } else {
-                    next().to_be_bytes().to_vec()
-                };
+                let span_id = if is_root { root_id.clone() } else { next().to_be_bytes().to_vec() };
                 let start = now - 60_000_000_000 + (next() % 50_000_000_000);
                 let duration = 100_000 + next() % 200_000_000;
                 let route = routes[(next() % routes.len() as u64) as usize];
@@ -250,10 +195,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
                 let mut attributes = vec![
                     string_attribute("http.request.method", "GET"),
                     string_attribute("http.route", route),
-                    int_attribute(
-                        "http.response.status_code",
-                        if next() % 50 == 0 { 500 } else { 200 },
-                    ),
+                    int_attribute("http.response.status_code", if next() % 50 == 0 { 500 } else { 200 }),
                     string_attribute(
                         "server.address",
                         format!("{}.svc.cluster.local", services[(next() % 6) as usize]),
@@ -261,10 +203,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
                     int_attribute("server.port", 8080),
                     string_attribute("url.scheme", "http"),
                     string_attribute("network.protocol.version", "1.1"),
-                    string_attribute(
-                        "user_agent.original",
-                        "Mozilla/5.0 (X11; Linux x86_64) tracegap-bench",
-                    ),
+                    string_attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) tracegap-bench"),
                     string_attribute("peer.service", services[(next() % 6) as usize]),
                     int_attribute("thread.id", (next() % 64) as i64),
                 ];
@@ -273,10 +212,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
                     vec![span::Event {
                         time_unix_nano: start + duration / 2,
                         name: "cache.miss".into(),
-                        attributes: vec![string_attribute(
-                            "cache.key",
-                            format!("order:{}", next() % 100_000),
-                        )],
+                        attributes: vec![string_attribute("cache.key", format!("order:{}", next() % 100_000))],
                         dropped_attributes_count: 0,
                     }]
                 } else {
@@ -292,10 +228,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
                     end_time_unix_nano: start + duration,
                     attributes,
                     events,
-                    status: Some(SpanStatus {
-                        code: 0,
-                        message: String::new(),
-                    }),
+                    status: Some(SpanStatus { code: 0, message: String::new() }),
                     flags: 0x101,
                     ..Default::default()
                 });
@@ -305,10 +238,7 @@ pub fn realistic_requests(count: usize, spans_per_request: usize) -> Vec<Bytes> 
                     resource: Some(Resource {
                         attributes: vec![
                             string_attribute("service.name", service),
-                            string_attribute(
-                                "service.instance.id",
-                                format!("{service}-{}", request_index % 3),
-                            ),
+                            string_attribute("service.instance.id", format!("{service}-{}", request_index % 3)),
                             string_attribute("host.name", format!("node-{}", request_index % 4)),
                             string_attribute("telemetry.sdk.language", "go"),
                         ],
@@ -344,18 +274,8 @@ async fn drive(
     for connection in 0..args.connections {
         let requests = requests.clone();
         let task = match protocol {
-            "grpc" => tokio::spawn(grpc_connection(
-                grpc_address,
-                requests,
-                connection,
-                deadline,
-            )),
-            _ => tokio::spawn(http_connection(
-                http_address,
-                requests,
-                connection,
-                deadline,
-            )),
+            "grpc" => tokio::spawn(grpc_connection(grpc_address, requests, connection, deadline)),
+            _ => tokio::spawn(http_connection(http_address, requests, connection, deadline)),
         };
         tasks.push(task);
     }
@@ -405,9 +325,7 @@ async fn grpc_connection(
     offset: usize,
     deadline: Instant,
 ) -> anyhow::Result<ConnectionOutcome> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?
-        .connect()
-        .await?;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))?.connect().await?;
     let mut client = tonic::client::Grpc::new(channel);
     let path = http::uri::PathAndQuery::from_static(tracegap_ingest::otlp_grpc::EXPORT_PATH);
     let mut outcome = ConnectionOutcome::default();
@@ -419,11 +337,7 @@ async fn grpc_connection(
         client.ready().await?;
         let length = body.len() as u64;
         match client
-            .unary::<Bytes, ExportTraceServiceResponse, _>(
-                tonic::Request::new(body),
-                path.clone(),
-                PrebuiltCodec,
-            )
+            .unary::<Bytes, ExportTraceServiceResponse, _>(tonic::Request::new(body), path.clone(), PrebuiltCodec)
             .await
         {
             Ok(_) => {
@@ -449,9 +363,7 @@ async fn http_connection(
     use http_body_util::{BodyExt, Full};
     use hyper_util::client::legacy::Client;
     use hyper_util::rt::TokioExecutor;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(1)
-        .build_http();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build_http();
     let uri: http::Uri = format!("http://{address}/v1/traces").parse()?;
     let mut outcome = ConnectionOutcome::default();
     let mut index = offset;
@@ -508,10 +420,17 @@ impl Decoder for PrebuiltCodec {
     type Item = ExportTraceServiceResponse;
     type Error = tonic::Status;
     fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, tonic::Status> {
-        ExportTraceServiceResponse::decode(buffer)
-            .map(Some)
-            .map_err(|e| tonic::Status::internal(e.to_string()))
+        ExportTraceServiceResponse::decode(buffer).map(Some).map_err(|e| tonic::Status::internal(e.to_string()))
     }
+}
+
+/// Time of each stage of the in-process path, and its overall rate.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Ceiling {
+    spans_per_second: f64,
+    decode_and_build_seconds: f64,
+    parquet_seconds: f64,
+    spans: usize,
 }
 
 /// Decoding, building and writing Parquet in a loop over the same requests, on all cores.
@@ -520,36 +439,39 @@ fn in_process_ceiling(
     spans_per_request: usize,
     spans: u64,
     directory: &Path,
-) -> anyhow::Result<f64> {
-    let context = BatchContext {
-        receive_time_nano: 0,
-        source: Source::Grpc,
-        gts_keys: Arc::new(Default::default()),
-    };
+) -> anyhow::Result<Ceiling> {
+    let context = BatchContext { receive_time_nano: 0, source: Source::Grpc, gts_keys: Arc::new(Default::default()) };
     let requests_needed = (spans as usize).div_ceil(spans_per_request);
     let chunk = (128 << 20) / requests[0].len().max(1) / 2;
     let started = Instant::now();
+    let (mut decoding, mut writing) = (Duration::ZERO, Duration::ZERO);
     let mut done = 0;
     let mut file = 0;
     while done < requests_needed {
         let count = chunk.min(requests_needed - done);
+        let stage = Instant::now();
         let batches = (done..done + count)
             .into_par_iter()
             .map(|index| {
-                let decoded = decode_request(
-                    requests[index % requests.len()].clone(),
-                    BodyEncoding::Protobuf,
-                    &context,
-                )?;
+                let decoded =
+                    decode_request(requests[index % requests.len()].clone(), BodyEncoding::Protobuf, &context)?;
                 Ok(decoded.spans.batch)
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let batches: Vec<_> = batches.into_iter().flatten().collect();
+        decoding += stage.elapsed();
+        let stage = Instant::now();
         write_partitioned(&batches, directory, &format!("ceiling-{file}"), false)?;
+        writing += stage.elapsed();
         file += 1;
         done += count;
     }
-    Ok((done * spans_per_request) as f64 / started.elapsed().as_secs_f64())
+    Ok(Ceiling {
+        spans_per_second: (done * spans_per_request) as f64 / started.elapsed().as_secs_f64(),
+        decode_and_build_seconds: decoding.as_secs_f64(),
+        parquet_seconds: writing.as_secs_f64(),
+        spans: done * spans_per_request,
+    })
 }
 
 fn free_address() -> anyhow::Result<SocketAddr> {
@@ -576,9 +498,7 @@ impl ServerProcess {
             .spawn()
             .context("starting tracegap serve")?;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(http).is_err()
-            || std::net::TcpStream::connect(grpc).is_err()
-        {
+        while std::net::TcpStream::connect(http).is_err() || std::net::TcpStream::connect(grpc).is_err() {
             if Instant::now() > deadline {
                 bail!("tracegap serve did not start listening within 30 s");
             }
@@ -593,10 +513,7 @@ impl ServerProcess {
     }
 
     fn stop(&mut self) -> anyhow::Result<()> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let status = self.child.wait()?;
         if !status.success() {
             bail!("tracegap serve exited with {status}");

@@ -6,13 +6,9 @@ use std::time::Duration;
 /// `GiB`, case-insensitive).
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 20MiB"))?;
+    let number: f64 = number.parse().map_err(|_| format!("{text:?} is not a size such as 20MiB"))?;
     let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,
@@ -28,8 +24,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 /// Parses a duration such as `15s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{text:?} is not a duration such as 15s: {e}"))
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration such as 15s: {e}"))
 }
 
 #[cfg(test)]

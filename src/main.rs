@@ -36,17 +36,12 @@ enum BenchCommand {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRACEGAP_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRACEGAP_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Bench {
-            bench: BenchCommand::Ingest(args),
-        } => bench_ingest::run(args),
+        Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
     };
     match result {
         Ok(code) => code,

@@ -44,25 +44,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TRACEGAP_FLUSH_INTERVAL", default_value = "15s", value_parser = parse_duration)]
     pub flush_interval: Duration,
     /// Attribute key of the GTS global transaction id (span or resource).
-    #[arg(
-        long,
-        env = "TRACEGAP_GTS_GLOBAL_KEY",
-        default_value = "gts.global_tx_id"
-    )]
+    #[arg(long, env = "TRACEGAP_GTS_GLOBAL_KEY", default_value = "gts.global_tx_id")]
     pub gts_global_key: String,
     /// Attribute key of the GTS branch transaction id.
-    #[arg(
-        long,
-        env = "TRACEGAP_GTS_BRANCH_KEY",
-        default_value = "gts.branch_tx_id"
-    )]
+    #[arg(long, env = "TRACEGAP_GTS_BRANCH_KEY", default_value = "gts.branch_tx_id")]
     pub gts_branch_key: String,
     /// Attribute key of the GTS parent branch transaction id.
-    #[arg(
-        long,
-        env = "TRACEGAP_GTS_PARENT_BRANCH_KEY",
-        default_value = "gts.parent_branch_tx_id"
-    )]
+    #[arg(long, env = "TRACEGAP_GTS_PARENT_BRANCH_KEY", default_value = "gts.parent_branch_tx_id")]
     pub gts_parent_branch_key: String,
 }
 
@@ -86,12 +74,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         queue_bytes: args.queue_size,
         gts_keys: gts_keys.clone(),
     };
-    let (store, recovery) = SpanStore::open(store_config).with_context(|| {
-        format!(
-            "opening the data directory {}",
-            args.data_directory.display()
-        )
-    })?;
+    let (store, recovery) = SpanStore::open(store_config)
+        .with_context(|| format!("opening the data directory {}", args.data_directory.display()))?;
     if recovery.segments > 0 {
         tracing::info!(
             segments = recovery.segments,
@@ -104,16 +88,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(%damaged, "damaged write-ahead log segment kept aside");
     }
     let store = Arc::new(store);
-    let limits = RequestLimits {
-        max_request_bytes: args.max_request_size,
-        max_decompressed_bytes: args.max_decompressed_size,
-    };
+    let limits =
+        RequestLimits { max_request_bytes: args.max_request_size, max_decompressed_bytes: args.max_decompressed_size };
     let receiver = Arc::new(Receiver::new(store.clone(), limits, gts_keys));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     let served = runtime.block_on(serve(receiver, &args));
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!("flushing spans to Parquet");
@@ -140,16 +119,9 @@ async fn serve(receiver: Arc<Receiver>, args: &ServeArgs) -> anyhow::Result<()> 
     let wait = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let grpc = tokio::spawn(tracegap_ingest::otlp_grpc::serve_grpc_on(
-        receiver.clone(),
-        grpc_listener,
-        wait(stopped.clone()),
-    ));
-    let http = tokio::spawn(tracegap_ingest::otlp_http::serve_http_on(
-        receiver,
-        http_listener,
-        wait(stopped),
-    ));
+    let grpc =
+        tokio::spawn(tracegap_ingest::otlp_grpc::serve_grpc_on(receiver.clone(), grpc_listener, wait(stopped.clone())));
+    let http = tokio::spawn(tracegap_ingest::otlp_http::serve_http_on(receiver, http_listener, wait(stopped)));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop.send(true);
@@ -162,14 +134,13 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
-    ListArray, MapArray, StringBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder,
-    UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int64Builder, ListArray, MapArray,
+    StringBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field};
@@ -14,9 +13,7 @@ use base64::Engine;
 
 use crate::otlp_messages::{AnyValue, Event, KeyValue, Link, Value};
 use crate::span_ids::{normalized_span_id, normalized_trace_id};
-use crate::span_schema::{
-    attribute_entries_field, attribute_value_fields, event_fields, link_fields,
-};
+use crate::span_schema::{attribute_entries_field, attribute_value_fields, event_fields, link_fields};
 
 /// Builds a column of `map<string, attribute value>`.
 pub struct AttributeMapBuilder {
@@ -110,19 +107,10 @@ impl AttributeMapBuilder {
         let DataType::Struct(entry_fields) = attribute_entries_field().data_type().clone() else {
             unreachable!("the entries field is a struct")
         };
-        let entries = StructArray::try_new(
-            entry_fields,
-            vec![Arc::new(self.keys.finish()) as ArrayRef, Arc::new(values)],
-            None,
-        )?;
+        let entries =
+            StructArray::try_new(entry_fields, vec![Arc::new(self.keys.finish()) as ArrayRef, Arc::new(values)], None)?;
         let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        MapArray::try_new(
-            attribute_entries_field(),
-            OffsetBuffer::new(offsets.into()),
-            entries,
-            None,
-            false,
-        )
+        MapArray::try_new(attribute_entries_field(), OffsetBuffer::new(offsets.into()), entries, None, false)
     }
 }
 
@@ -220,8 +208,7 @@ impl LinkListBuilder {
                 Some(id) => self.trace_id.append_value(id)?,
                 None => self.trace_id.append_null(),
             }
-            self.span_id
-                .append_option(normalized_span_id(&link.span_id));
+            self.span_id.append_option(normalized_span_id(&link.span_id));
             self.trace_id_raw.append_value(&link.trace_id);
             self.span_id_raw.append_value(&link.span_id);
             self.trace_state.append_value(text(&link.trace_state));
@@ -267,7 +254,8 @@ pub fn clamp_time(nanos: u64) -> i64 {
     i64::try_from(nanos).unwrap_or(i64::MAX)
 }
 
-/// Text of a field the caller has already checked to be UTF-8.
+/// Text of a field the caller has already checked to be UTF-8 (every string of a span is
+/// checked before any of its columns is appended); anything else becomes empty text.
 pub fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
@@ -281,26 +269,15 @@ pub fn json_of(value: Option<&Value>) -> serde_json::Value {
         Some(Value::String(s)) => Json::String(text(s).to_owned()),
         Some(Value::Bool(b)) => Json::Bool(*b),
         Some(Value::Int(i)) => Json::from(*i),
-        Some(Value::Double(d)) => serde_json::Number::from_f64(*d)
-            .map(Json::Number)
-            .unwrap_or_else(|| Json::String(d.to_string())),
+        Some(Value::Double(d)) => {
+            serde_json::Number::from_f64(*d).map(Json::Number).unwrap_or_else(|| Json::String(d.to_string()))
+        }
         Some(Value::Bytes(b)) => Json::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Some(Value::Array(array)) => Json::Array(
-            array
-                .values
-                .iter()
-                .map(|v| json_of(v.value.as_ref()))
-                .collect(),
-        ),
+        Some(Value::Array(array)) => Json::Array(array.values.iter().map(|v| json_of(v.value.as_ref())).collect()),
         Some(Value::KeyValueList(list)) => Json::Object(
             list.values
                 .iter()
-                .map(|kv| {
-                    (
-                        text(&kv.key).to_owned(),
-                        json_of(kv.value.as_ref().and_then(|v| v.value.as_ref())),
-                    )
-                })
+                .map(|kv| (text(&kv.key).to_owned(), json_of(kv.value.as_ref().and_then(|v| v.value.as_ref()))))
                 .collect(),
         ),
     }

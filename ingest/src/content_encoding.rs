@@ -29,27 +29,14 @@ pub enum DecompressError {
 }
 
 /// Decompresses `body` as told by a `Content-Encoding` value, reading at most `limit` bytes.
-pub fn decompress(
-    body: Bytes,
-    content_encoding: Option<&str>,
-    limit: usize,
-) -> Result<Bytes, DecompressError> {
-    let encoding = content_encoding
-        .unwrap_or("identity")
-        .trim()
-        .to_ascii_lowercase();
-    let corrupt = |error: std::io::Error| DecompressError::Corrupt {
-        encoding: encoding.clone(),
-        message: error.to_string(),
-    };
+pub fn decompress(body: Bytes, content_encoding: Option<&str>, limit: usize) -> Result<Bytes, DecompressError> {
+    let encoding = content_encoding.unwrap_or("identity").trim().to_ascii_lowercase();
+    let corrupt =
+        |error: std::io::Error| DecompressError::Corrupt { encoding: encoding.clone(), message: error.to_string() };
     let output = match encoding.as_str() {
         "" | "identity" | "none" => return Ok(body),
-        "gzip" | "x-gzip" => {
-            read_limited(flate2::read::MultiGzDecoder::new(&body[..]), limit).map_err(corrupt)?
-        }
-        "deflate" => {
-            read_limited(flate2::read::ZlibDecoder::new(&body[..]), limit).map_err(corrupt)?
-        }
+        "gzip" | "x-gzip" => read_limited(flate2::read::MultiGzDecoder::new(&body[..]), limit).map_err(corrupt)?,
+        "deflate" => read_limited(flate2::read::ZlibDecoder::new(&body[..]), limit).map_err(corrupt)?,
         "zstd" => {
             let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(corrupt)?;
             read_limited(decoder, limit).map_err(corrupt)?
@@ -83,25 +70,16 @@ mod tests {
     #[test]
     fn gzip_and_zstd_round_trip() {
         let data = b"hello spans".repeat(100);
-        assert_eq!(
-            decompress(gzip(&data), Some("gzip"), 1 << 20).unwrap(),
-            Bytes::from(data.clone())
-        );
+        assert_eq!(decompress(gzip(&data), Some("gzip"), 1 << 20).unwrap(), Bytes::from(data.clone()));
         let compressed = zstd::stream::encode_all(&data[..], 1).unwrap();
-        assert_eq!(
-            decompress(Bytes::from(compressed), Some("zstd"), 1 << 20).unwrap(),
-            Bytes::from(data)
-        );
+        assert_eq!(decompress(Bytes::from(compressed), Some("zstd"), 1 << 20).unwrap(), Bytes::from(data));
     }
 
     #[test]
     fn a_bomb_is_refused_at_the_limit() {
         let bomb = gzip(&vec![0u8; 50 << 20]);
         assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
-        assert_eq!(
-            decompress(bomb, Some("gzip"), 1 << 20),
-            Err(DecompressError::TooLarge { limit: 1 << 20 })
-        );
+        assert_eq!(decompress(bomb, Some("gzip"), 1 << 20), Err(DecompressError::TooLarge { limit: 1 << 20 }));
     }
 
     #[test]
@@ -110,11 +88,7 @@ mod tests {
             decompress(Bytes::from_static(b"x"), Some("br"), 10),
             Err(DecompressError::Unsupported("br".into()))
         );
-        let error =
-            decompress(Bytes::from_static(b"not gzip at all"), Some("gzip"), 100).unwrap_err();
-        assert!(
-            matches!(error, DecompressError::Corrupt { ref encoding, .. } if encoding == "gzip"),
-            "{error}"
-        );
+        let error = decompress(Bytes::from_static(b"not gzip at all"), Some("gzip"), 100).unwrap_err();
+        assert!(matches!(error, DecompressError::Corrupt { ref encoding, .. } if encoding == "gzip"), "{error}");
     }
 }

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -51,9 +49,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
-    >;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -83,9 +79,7 @@ struct ExportMethod {
 
 impl UnaryService<Bytes> for ExportMethod {
     type Response = ExportTraceServiceResponse;
-    type Future = std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Response<Self::Response>, Status>> + Send>,
-    >;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response<Self::Response>, Status>> + Send>>;
 
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let receiver = self.receiver.clone();
@@ -98,16 +92,11 @@ impl UnaryService<Bytes> for ExportMethod {
                     receiver.limits().max_request_bytes
                 )));
             }
-            match receiver
-                .receive(body, None, BodyEncoding::Protobuf, Source::Grpc)
-                .await
-            {
+            match receiver.receive(body, None, BodyEncoding::Protobuf, Source::Grpc).await {
                 Ok(outcome) => Ok(Response::new(ExportTraceServiceResponse {
-                    partial_success: outcome.rejection_message.map(|error_message| {
-                        ExportTracePartialSuccess {
-                            rejected_spans: outcome.rejected as i64,
-                            error_message,
-                        }
+                    partial_success: outcome.rejection_message.map(|error_message| ExportTracePartialSuccess {
+                        rejected_spans: outcome.rejected as i64,
+                        error_message,
                     }),
                 })),
                 Err(error) => Err(status_of(error)),
@@ -124,9 +113,7 @@ fn status_of(error: ReceiveError) -> Status {
             Status::invalid_argument(message)
         }
         ReceiveError::TooLarge(message) => Status::resource_exhausted(message),
-        ReceiveError::Overloaded(message) | ReceiveError::Unavailable(message) => {
-            Status::unavailable(message)
-        }
+        ReceiveError::Overloaded(message) | ReceiveError::Unavailable(message) => Status::unavailable(message),
     }
 }
 
@@ -156,8 +143,7 @@ impl Encoder for ResponseEncoder {
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(buffer)
-            .map_err(|error| Status::internal(format!("encoding the response: {error}")))
+        item.encode(buffer).map_err(|error| Status::internal(format!("encoding the response: {error}")))
     }
 }
 

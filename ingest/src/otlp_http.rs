@@ -15,9 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use prost::Message;
 
 use crate::receiver::{ReceiveError, ReceiveOutcome, Receiver};
@@ -47,64 +45,37 @@ pub fn otlp_http_router(receiver: Arc<Receiver>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
-async fn export_traces(
-    State(receiver): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+async fn export_traces(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let encoding = match media_type.as_str() {
         "application/x-protobuf" | "application/protobuf" => BodyEncoding::Protobuf,
         "application/json" => BodyEncoding::Json,
         _ => {
-            let message = format!(
-                "unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json"
-            );
-            return error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                3,
-                message,
-                BodyEncoding::Protobuf,
-            );
+            let message =
+                format!("unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json");
+            return error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, 3, message, BodyEncoding::Protobuf);
         }
     };
     let limit = receiver.limits().max_request_bytes;
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
         Err(error) => {
-            let message = format!(
-                "request body exceeds the limit of {limit} bytes or could not be read: {error}"
-            );
+            let message = format!("request body exceeds the limit of {limit} bytes or could not be read: {error}");
             return error_response(StatusCode::PAYLOAD_TOO_LARGE, 8, message, encoding);
         }
     };
-    let content_encoding = headers.get(header::CONTENT_ENCODING).map(|v| {
-        v.to_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|_| "<not text>".into())
-    });
-    match receiver
-        .receive(body, content_encoding, encoding, Source::Http)
-        .await
-    {
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_else(|_| "<not text>".into()));
+    match receiver.receive(body, content_encoding, encoding, Source::Http).await {
         Ok(outcome) => success_response(outcome, encoding),
         Err(error) => {
             let (status, code) = match &error {
                 ReceiveError::Invalid(_) => (StatusCode::BAD_REQUEST, 3),
                 ReceiveError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 3),
                 ReceiveError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 8),
-                ReceiveError::Overloaded(_) | ReceiveError::Unavailable(_) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, 14)
-                }
+                ReceiveError::Overloaded(_) | ReceiveError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 14),
             };
             error_response(status, code, error.to_string(), encoding)
         }
@@ -112,13 +83,9 @@ async fn export_traces(
 }
 
 fn success_response(outcome: ReceiveOutcome, encoding: BodyEncoding) -> Response {
-    let partial_success =
-        outcome
-            .rejection_message
-            .map(|error_message| ExportTracePartialSuccess {
-                rejected_spans: outcome.rejected as i64,
-                error_message,
-            });
+    let partial_success = outcome
+        .rejection_message
+        .map(|error_message| ExportTracePartialSuccess { rejected_spans: outcome.rejected as i64, error_message });
     match encoding {
         BodyEncoding::Protobuf => {
             let body = ExportTraceServiceResponse { partial_success }.encode_to_vec();
@@ -137,18 +104,11 @@ fn success_response(outcome: ReceiveOutcome, encoding: BodyEncoding) -> Response
     }
 }
 
-fn error_response(
-    status: StatusCode,
-    code: i32,
-    message: String,
-    encoding: BodyEncoding,
-) -> Response {
+fn error_response(status: StatusCode, code: i32, message: String, encoding: BodyEncoding) -> Response {
     let mut response = match encoding {
-        BodyEncoding::Protobuf => with_content_type(
-            status,
-            RpcStatus { code, message }.encode_to_vec(),
-            "application/x-protobuf",
-        ),
+        BodyEncoding::Protobuf => {
+            with_content_type(status, RpcStatus { code, message }.encode_to_vec(), "application/x-protobuf")
+        }
         BodyEncoding::Json => with_content_type(
             status,
             serde_json::json!({"code": code, "message": message}).to_string(),
@@ -156,23 +116,14 @@ fn error_response(
         ),
     };
     if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(RETRY_AFTER_SECONDS),
-        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
     }
     response
 }
 
-fn with_content_type(
-    status: StatusCode,
-    body: impl Into<Bytes>,
-    content_type: &'static str,
-) -> Response {
+fn with_content_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Response {
     let mut response = (status, body.into()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -182,9 +133,7 @@ pub async fn serve_http_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, otlp_http_router(receiver))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, otlp_http_router(receiver)).with_graceful_shutdown(shutdown).await
 }
 
 /// Binds `address` and serves OTLP/HTTP until `shutdown` completes.

@@ -44,13 +44,7 @@ pub fn decode_json_request(input: &Bytes) -> Result<DecodedJson, JsonDecodeError
 
 #[derive(Deserialize)]
 struct JsonRequest<'a> {
-    #[serde(
-        default,
-        borrow,
-        rename = "resourceSpans",
-        alias = "resource_spans",
-        alias = "batches"
-    )]
+    #[serde(default, borrow, rename = "resourceSpans", alias = "resource_spans", alias = "batches")]
     resource_spans: Vec<JsonResourceSpans<'a>>,
 }
 
@@ -67,13 +61,7 @@ struct JsonResourceSpans<'a> {
         alias = "instrumentation_library_spans"
     )]
     scope_spans: Vec<JsonScopeSpans<'a>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "schemaUrl",
-        alias = "schema_url"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "schemaUrl", alias = "schema_url")]
     schema_url: Option<Cow<'a, str>>,
 }
 
@@ -92,22 +80,11 @@ struct JsonResource<'a> {
 
 #[derive(Deserialize)]
 struct JsonScopeSpans<'a> {
-    #[serde(
-        default,
-        borrow,
-        alias = "instrumentationLibrary",
-        alias = "instrumentation_library"
-    )]
+    #[serde(default, borrow, alias = "instrumentationLibrary", alias = "instrumentation_library")]
     scope: Option<JsonScope<'a>>,
     #[serde(default, borrow)]
     spans: Vec<JsonSpan<'a>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "schemaUrl",
-        alias = "schema_url"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "schemaUrl", alias = "schema_url")]
     schema_url: Option<Cow<'a, str>>,
 }
 
@@ -130,37 +107,13 @@ struct JsonScope<'a> {
 
 #[derive(Deserialize)]
 struct JsonSpan<'a> {
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "traceId",
-        alias = "trace_id"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "traceId", alias = "trace_id")]
     trace_id: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "spanId",
-        alias = "span_id"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "spanId", alias = "span_id")]
     span_id: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "traceState",
-        alias = "trace_state"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "traceState", alias = "trace_state")]
     trace_state: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "parentSpanId",
-        alias = "parent_span_id"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "parentSpanId", alias = "parent_span_id")]
     parent_span_id: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "flexible_u32")]
     flags: u32,
@@ -168,19 +121,9 @@ struct JsonSpan<'a> {
     name: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "span_kind")]
     kind: i32,
-    #[serde(
-        default,
-        rename = "startTimeUnixNano",
-        alias = "start_time_unix_nano",
-        deserialize_with = "flexible_u64"
-    )]
+    #[serde(default, rename = "startTimeUnixNano", alias = "start_time_unix_nano", deserialize_with = "flexible_u64")]
     start_time_unix_nano: u64,
-    #[serde(
-        default,
-        rename = "endTimeUnixNano",
-        alias = "end_time_unix_nano",
-        deserialize_with = "flexible_u64"
-    )]
+    #[serde(default, rename = "endTimeUnixNano", alias = "end_time_unix_nano", deserialize_with = "flexible_u64")]
     end_time_unix_nano: u64,
     #[serde(default, borrow)]
     attributes: Vec<JsonKeyValue<'a>>,
@@ -193,21 +136,11 @@ struct JsonSpan<'a> {
     dropped_attributes_count: u32,
     #[serde(default, borrow)]
     events: Vec<JsonEvent<'a>>,
-    #[serde(
-        default,
-        rename = "droppedEventsCount",
-        alias = "dropped_events_count",
-        deserialize_with = "flexible_u32"
-    )]
+    #[serde(default, rename = "droppedEventsCount", alias = "dropped_events_count", deserialize_with = "flexible_u32")]
     dropped_events_count: u32,
     #[serde(default, borrow)]
     links: Vec<JsonLink<'a>>,
-    #[serde(
-        default,
-        rename = "droppedLinksCount",
-        alias = "dropped_links_count",
-        deserialize_with = "flexible_u32"
-    )]
+    #[serde(default, rename = "droppedLinksCount", alias = "dropped_links_count", deserialize_with = "flexible_u32")]
     dropped_links_count: u32,
     #[serde(default, borrow)]
     status: Option<JsonStatus<'a>>,
@@ -215,12 +148,7 @@ struct JsonSpan<'a> {
 
 #[derive(Deserialize)]
 struct JsonEvent<'a> {
-    #[serde(
-        default,
-        rename = "timeUnixNano",
-        alias = "time_unix_nano",
-        deserialize_with = "flexible_u64"
-    )]
+    #[serde(default, rename = "timeUnixNano", alias = "time_unix_nano", deserialize_with = "flexible_u64")]
     time_unix_nano: u64,
     #[serde(default, borrow, deserialize_with = "borrowed_text")]
     name: Option<Cow<'a, str>>,
@@ -237,29 +165,11 @@ struct JsonEvent<'a> {
 
 #[derive(Deserialize)]
 struct JsonLink<'a> {
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "traceId",
-        alias = "trace_id"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "traceId", alias = "trace_id")]
     trace_id: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "spanId",
-        alias = "span_id"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "spanId", alias = "span_id")]
     span_id: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "traceState",
-        alias = "trace_state"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "traceState", alias = "trace_state")]
     trace_state: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     attributes: Vec<JsonKeyValue<'a>>,
@@ -292,41 +202,19 @@ struct JsonKeyValue<'a> {
 
 #[derive(Deserialize)]
 struct JsonAnyValue<'a> {
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "stringValue",
-        alias = "string_value"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "stringValue", alias = "string_value")]
     string_value: Option<Cow<'a, str>>,
     #[serde(default, rename = "boolValue", alias = "bool_value")]
     bool_value: Option<bool>,
-    #[serde(
-        default,
-        rename = "intValue",
-        alias = "int_value",
-        deserialize_with = "flexible_optional_i64"
-    )]
+    #[serde(default, rename = "intValue", alias = "int_value", deserialize_with = "flexible_optional_i64")]
     int_value: Option<i64>,
-    #[serde(
-        default,
-        rename = "doubleValue",
-        alias = "double_value",
-        deserialize_with = "flexible_optional_f64"
-    )]
+    #[serde(default, rename = "doubleValue", alias = "double_value", deserialize_with = "flexible_optional_f64")]
     double_value: Option<f64>,
     #[serde(default, borrow, rename = "arrayValue", alias = "array_value")]
     array_value: Option<JsonArray<'a>>,
     #[serde(default, borrow, rename = "kvlistValue", alias = "kvlist_value")]
     kvlist_value: Option<JsonKeyValueList<'a>>,
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "borrowed_text",
-        rename = "bytesValue",
-        alias = "bytes_value"
-    )]
+    #[serde(default, borrow, deserialize_with = "borrowed_text", rename = "bytesValue", alias = "bytes_value")]
     bytes_value: Option<Cow<'a, str>>,
 }
 
@@ -351,9 +239,7 @@ impl Text<'_> {
     fn bytes(&self, text: Option<Cow<'_, str>>) -> Bytes {
         match text {
             None => Bytes::new(),
-            Some(Cow::Borrowed(s)) if within(self.input, s.as_bytes()) => {
-                self.input.slice_ref(s.as_bytes())
-            }
+            Some(Cow::Borrowed(s)) if within(self.input, s.as_bytes()) => self.input.slice_ref(s.as_bytes()),
             Some(s) => Bytes::copy_from_slice(s.as_bytes()),
         }
     }
@@ -431,9 +317,7 @@ impl<'a> JsonRequest<'a> {
 }
 
 fn convert_span(span: JsonSpan<'_>, text: &Text<'_>) -> Result<otlp::Span, String> {
-    let id = |value: &Option<Cow<'_, str>>, field: &str| {
-        hex_id(value.as_deref()).map_err(|e| format!("{field}: {e}"))
-    };
+    let id = |value: &Option<Cow<'_, str>>, field: &str| hex_id(value.as_deref()).map_err(|e| format!("{field}: {e}"));
     let trace_id = id(&span.trace_id, "traceId")?;
     let span_id = id(&span.span_id, "spanId")?;
     let parent_span_id = id(&span.parent_span_id, "parentSpanId")?;
@@ -450,9 +334,7 @@ fn convert_span(span: JsonSpan<'_>, text: &Text<'_>) -> Result<otlp::Span, Strin
     }
     let mut attributes = Vec::with_capacity(span.attributes.len());
     for (index, attribute) in span.attributes.into_iter().enumerate() {
-        attributes.push(
-            convert_attribute(attribute, text).map_err(|e| format!("attributes[{index}].{e}"))?,
-        );
+        attributes.push(convert_attribute(attribute, text).map_err(|e| format!("attributes[{index}].{e}"))?);
     }
     let mut events = Vec::with_capacity(span.events.len());
     for event in span.events {
@@ -478,10 +360,7 @@ fn convert_span(span: JsonSpan<'_>, text: &Text<'_>) -> Result<otlp::Span, Strin
         dropped_events_count: span.dropped_events_count,
         links,
         dropped_links_count: span.dropped_links_count,
-        status: span.status.map(|status| otlp::Status {
-            message: text.bytes(status.message),
-            code: status.code,
-        }),
+        status: span.status.map(|status| otlp::Status { message: text.bytes(status.message), code: status.code }),
         flags: span.flags,
     })
 }
@@ -499,10 +378,7 @@ fn convert_attributes(attributes: Vec<JsonKeyValue<'_>>, text: &Text<'_>) -> Vec
         .collect()
 }
 
-fn convert_attribute(
-    attribute: JsonKeyValue<'_>,
-    text: &Text<'_>,
-) -> Result<otlp::KeyValue, String> {
+fn convert_attribute(attribute: JsonKeyValue<'_>, text: &Text<'_>) -> Result<otlp::KeyValue, String> {
     let key = text.bytes(attribute.key);
     let value = match attribute.value {
         Some(value) => Some(convert_value(value, text).map_err(|e| format!("value: {e}"))?),
@@ -522,18 +398,10 @@ fn convert_value(value: JsonAnyValue<'_>, text: &Text<'_>) -> Result<otlp::AnyVa
     } else if let Some(d) = value.double_value {
         Some(Value::Double(d))
     } else if let Some(array) = value.array_value {
-        let values = array
-            .values
-            .into_iter()
-            .map(|v| convert_value(v, text))
-            .collect::<Result<_, _>>()?;
+        let values = array.values.into_iter().map(|v| convert_value(v, text)).collect::<Result<_, _>>()?;
         Some(Value::Array(otlp::ArrayValue { values }))
     } else if let Some(list) = value.kvlist_value {
-        let values = list
-            .values
-            .into_iter()
-            .map(|kv| convert_attribute(kv, text))
-            .collect::<Result<_, _>>()?;
+        let values = list.values.into_iter().map(|kv| convert_attribute(kv, text)).collect::<Result<_, _>>()?;
         Some(Value::KeyValueList(otlp::KeyValueList { values }))
     } else if let Some(encoded) = value.bytes_value {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -548,9 +416,7 @@ fn convert_value(value: JsonAnyValue<'_>, text: &Text<'_>) -> Result<otlp::AnyVa
 
 /// Text borrowed from the input when it has no escapes (serde's own `Option<Cow<str>>` always
 /// copies).
-fn borrowed_text<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Cow<'de, str>>, D::Error> {
+fn borrowed_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct TextVisitor;
     impl<'de> Visitor<'de> for TextVisitor {
         type Value = Option<Cow<'de, str>>;
@@ -600,9 +466,7 @@ impl<'de> Visitor<'de> for FlexibleInteger {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<i128, E> {
-        v.trim()
-            .parse()
-            .map_err(|_| E::custom(format!("{v:?} is not a decimal integer")))
+        v.trim().parse().map_err(|_| E::custom(format!("{v:?} is not a decimal integer")))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<i128, E> {
@@ -610,10 +474,7 @@ impl<'de> Visitor<'de> for FlexibleInteger {
     }
 }
 
-fn flexible_integer<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
-    deserializer: D,
-    what: &str,
-) -> Result<T, D::Error> {
+fn flexible_integer<'de, D: Deserializer<'de>, T: TryFrom<i128>>(deserializer: D, what: &str) -> Result<T, D::Error> {
     let value = deserializer.deserialize_any(FlexibleInteger)?;
     T::try_from(value).map_err(|_| de::Error::custom(format!("{value} is out of range for {what}")))
 }
@@ -626,15 +487,11 @@ fn flexible_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Er
     flexible_integer(deserializer, "an unsigned 32-bit integer")
 }
 
-fn flexible_optional_i64<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<i64>, D::Error> {
+fn flexible_optional_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     flexible_integer(deserializer, "a signed 64-bit integer").map(Some)
 }
 
-fn flexible_optional_f64<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<f64>, D::Error> {
+fn flexible_optional_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
     struct FlexibleDouble;
     impl<'de> Visitor<'de> for FlexibleDouble {
         type Value = f64;
@@ -651,27 +508,19 @@ fn flexible_optional_f64<'de, D: Deserializer<'de>>(
             Ok(v as f64)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-            v.parse()
-                .map_err(|_| E::custom(format!("{v:?} is not a number")))
+            v.parse().map_err(|_| E::custom(format!("{v:?} is not a number")))
         }
     }
     deserializer.deserialize_any(FlexibleDouble).map(Some)
 }
 
 /// An enum given as its integer value or as its name.
-fn enum_value<'de, D: Deserializer<'de>>(
-    deserializer: D,
-    names: &'static [&'static str],
-) -> Result<i32, D::Error> {
+fn enum_value<'de, D: Deserializer<'de>>(deserializer: D, names: &'static [&'static str]) -> Result<i32, D::Error> {
     struct EnumVisitor(&'static [&'static str]);
     impl<'de> Visitor<'de> for EnumVisitor {
         type Value = i32;
         fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(
-                formatter,
-                "an enum value as an integer or one of {:?}",
-                self.0
-            )
+            write!(formatter, "an enum value as an integer or one of {:?}", self.0)
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<i32, E> {
             i32::try_from(v).map_err(|_| E::custom(format!("enum value {v} out of range")))
@@ -704,10 +553,7 @@ fn span_kind<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error
 }
 
 fn status_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
-    enum_value(
-        deserializer,
-        &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"],
-    )
+    enum_value(deserializer, &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"])
 }
 
 #[cfg(test)]
@@ -739,22 +585,11 @@ mod tests {
         assert_eq!(spans[0].end_time_unix_nano, 1_544_712_661_000_000_000);
         assert_eq!(spans[0].kind, 2);
         assert_eq!(spans[0].status.as_ref().unwrap().code, 2);
-        assert_eq!(
-            spans[0].attributes[0].value.as_ref().unwrap().value,
-            Some(Value::Int(-12))
-        );
-        assert_eq!(
-            spans[0].attributes[1].value.as_ref().unwrap().value,
-            Some(Value::Int(7))
-        );
-        assert!(
-            matches!(spans[0].attributes[2].value.as_ref().unwrap().value, Some(Value::Double(d)) if d.is_nan())
-        );
+        assert_eq!(spans[0].attributes[0].value.as_ref().unwrap().value, Some(Value::Int(-12)));
+        assert_eq!(spans[0].attributes[1].value.as_ref().unwrap().value, Some(Value::Int(7)));
+        assert!(matches!(spans[0].attributes[2].value.as_ref().unwrap().value, Some(Value::Double(d)) if d.is_nan()));
         assert_eq!(spans[1].kind, 3);
-        assert_eq!(
-            spans[1].span_id.as_ref(),
-            &[0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x75]
-        );
+        assert_eq!(spans[1].span_id.as_ref(), &[0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x75]);
     }
 
     #[test]
@@ -765,9 +600,7 @@ mod tests {
         assert_eq!(decoded.rejected, 1);
         assert_eq!(
             decoded.rejections,
-            vec![
-                r#"resourceSpans[0].scopeSpans[0].spans[0].traceId: "zz" is not hex (at character 0)"#
-            ]
+            vec![r#"resourceSpans[0].scopeSpans[0].spans[0].traceId: "zz" is not hex (at character 0)"#]
         );
         assert_eq!(decoded.request.span_count(), 1);
     }
@@ -784,21 +617,18 @@ mod tests {
 
     #[test]
     fn malformed_json_names_line_and_column() {
-        let error = decode_json_request(&Bytes::from_static(
-            b"{\"resourceSpans\": [\n  {\"scopeSpans\": 5}]}",
-        ))
-        .unwrap_err();
+        let error =
+            decode_json_request(&Bytes::from_static(b"{\"resourceSpans\": [\n  {\"scopeSpans\": 5}]}")).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("line 2 column"), "{message}");
-        assert!(
-            message.starts_with("invalid OTLP JSON: invalid type: integer `5`"),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid OTLP JSON: invalid type: integer `5`"), "{message}");
     }
 
     #[test]
     fn unescaped_strings_share_the_input_buffer() {
-        let input = Bytes::from_static(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"plain","traceState":"a\"b"}]}]}]}"#);
+        let input = Bytes::from_static(
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"plain","traceState":"a\"b"}]}]}]}"#,
+        );
         let decoded = decode_json_request(&input).unwrap();
         let span = &decoded.request.resource_spans[0].scope_spans[0].spans[0];
         assert!(within(&input, &span.name));

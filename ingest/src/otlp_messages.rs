@@ -244,11 +244,7 @@ pub struct KeyValueList {
 impl ExportRequest {
     /// Number of spans in the request.
     pub fn span_count(&self) -> usize {
-        self.resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum()
+        self.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum()
     }
 }
 
@@ -256,9 +252,7 @@ impl ExportRequest {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{
-        AnyValue as PbAnyValue, KeyValue as PbKeyValue, any_value,
-    };
+    use opentelemetry_proto::tonic::common::v1::{AnyValue as PbAnyValue, KeyValue as PbKeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::{
         ResourceSpans as PbResourceSpans, ScopeSpans as PbScopeSpans, Span as PbSpan,
     };
@@ -279,9 +273,7 @@ mod tests {
                         flags: 0x301,
                         attributes: vec![PbKeyValue {
                             key: "http.status_code".into(),
-                            value: Some(PbAnyValue {
-                                value: Some(any_value::Value::IntValue(200)),
-                            }),
+                            value: Some(PbAnyValue { value: Some(any_value::Value::IntValue(200)) }),
                             ..Default::default()
                         }],
                         ..Default::default()
@@ -296,19 +288,13 @@ mod tests {
         let span = &decoded.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.name.as_ref(), b"GET /orders");
         assert_eq!(span.flags, 0x301);
-        assert_eq!(
-            span.attributes[0].value.as_ref().unwrap().value,
-            Some(Value::Int(200))
-        );
+        assert_eq!(span.attributes[0].value.as_ref().unwrap().value, Some(Value::Int(200)));
         assert_eq!(decoded.span_count(), 1);
     }
 
     #[test]
     fn keeps_strings_that_are_not_utf8() {
-        let span = Span {
-            name: Bytes::from_static(b"bad \xff name"),
-            ..Default::default()
-        };
+        let span = Span { name: Bytes::from_static(b"bad \xff name"), ..Default::default() };
         let decoded = Span::decode(Bytes::from(span.encode_to_vec())).unwrap();
         assert_eq!(decoded.name.as_ref(), b"bad \xff name");
     }

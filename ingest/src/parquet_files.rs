@@ -5,10 +5,9 @@
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
@@ -17,6 +16,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::span_schema::{SCHEMA_VERSION, column, span_schema};
 use crate::write_ahead_log::sync_directory;
@@ -52,31 +52,49 @@ pub enum ParquetFileError {
     Arrow(#[from] ArrowError),
 }
 
+/// Columns whose values are (nearly) all distinct.
+const UNIQUE_COLUMNS: [&str; 10] = [
+    column::TRACE_ID,
+    column::TRACE_ID_LOW,
+    column::SPAN_ID,
+    column::PARENT_SPAN_ID,
+    column::TRACE_ID_RAW,
+    column::SPAN_ID_RAW,
+    column::PARENT_SPAN_ID_RAW,
+    column::START_TIME,
+    column::END_TIME,
+    column::DURATION_NANO,
+];
+
 /// The writer properties of span files.
 pub fn writer_properties() -> WriterProperties {
     let schema = span_schema();
     let index = |name: &str| schema.index_of(name).unwrap_or_default() as i32;
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
+        // Statistics where a reader prunes with them (ids, times, promoted columns); none on the
+        // attribute, event and link leaves, where min/max of mixed values prune nothing.
+        .set_statistics_enabled(EnabledStatistics::None)
         .set_sorting_columns(Some(vec![
-            SortingColumn {
-                column_idx: index(column::TRACE_ID),
-                descending: false,
-                nulls_first: true,
-            },
-            SortingColumn {
-                column_idx: index(column::START_TIME),
-                descending: false,
-                nulls_first: true,
-            },
+            SortingColumn { column_idx: index(column::TRACE_ID), descending: false, nulls_first: true },
+            SortingColumn { column_idx: index(column::START_TIME), descending: false, nulls_first: true },
         ]))
         .set_key_value_metadata(Some(vec![KeyValue::new(
             "tracegap.schema_version".into(),
             SCHEMA_VERSION.to_string(),
-        )]))
-        .build()
+        )]));
+    for field in span_schema().fields() {
+        if !field.data_type().is_nested() {
+            builder = builder
+                .set_column_statistics_enabled(ColumnPath::from(field.name().as_str()), EnabledStatistics::Chunk);
+        }
+    }
+    // Ids and times are nearly all distinct: a dictionary costs time and saves nothing there.
+    for name in UNIQUE_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    builder.build()
 }
 
 /// The hive partition directory (relative to the span table) of an hour since the epoch.
@@ -85,8 +103,7 @@ pub fn partition_directory(hour: i64) -> PathBuf {
     let days = seconds.div_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     let hour_of_day = seconds.rem_euclid(86_400) / 3600;
-    PathBuf::from(format!("date={year:04}-{month:02}-{day:02}"))
-        .join(format!("hour={hour_of_day:02}"))
+    PathBuf::from(format!("date={year:04}-{month:02}-{day:02}")).join(format!("hour={hour_of_day:02}"))
 }
 
 /// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian calendar).
@@ -95,16 +112,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -118,60 +130,21 @@ pub fn write_partitioned(
     file_stem: &str,
     skip_existing: bool,
 ) -> Result<Vec<PathBuf>, ParquetFileError> {
-    let schema = span_schema();
-    let all = concat_batches(&schema, batches)?;
-    if all.num_rows() == 0 {
-        return Ok(Vec::new());
-    }
-    let start = all
-        .column_by_name(column::START_TIME)
-        .ok_or_else(|| ArrowError::SchemaError("no start_time column".into()))?
-        .as_primitive::<TimestampNanosecondType>();
-    let hours: Int64Array = start.unary(|nanos| nanos.div_euclid(NANOS_PER_HOUR));
-    let hours: ArrayRef = Arc::new(hours);
-    let column_named = |name: &str| {
-        all.column_by_name(name)
-            .cloned()
-            .ok_or_else(|| ArrowError::SchemaError(format!("no {name} column")))
-    };
-    let indices = lexsort_to_indices(
-        &[
-            SortColumn {
-                values: hours.clone(),
-                options: None,
-            },
-            SortColumn {
-                values: column_named(column::TRACE_ID)?,
-                options: None,
-            },
-            SortColumn {
-                values: column_named(column::START_TIME)?,
-                options: None,
-            },
-        ],
-        None,
-    )?;
-    let sorted = take_record_batch(&all, &indices)?;
-    drop(all);
-    let sorted_hours = arrow::compute::take(&hours, &indices, None)?;
-    let sorted_hours = sorted_hours.as_primitive::<arrow::datatypes::Int64Type>();
-
+    let all = concat_batches(&span_schema(), batches)?;
+    let order = sort_order(&all)?;
     let mut written = Vec::new();
     let mut run_start = 0;
-    while run_start < sorted.num_rows() {
-        let hour = sorted_hours.value(run_start);
-        let mut run_end = run_start + 1;
-        while run_end < sorted.num_rows() && sorted_hours.value(run_end) == hour {
-            run_end += 1;
-        }
+    while run_start < order.len() {
+        let hour = order[run_start].hour;
+        let run_end = run_start + order[run_start..].iter().take_while(|key| key.hour == hour).count();
         let directory = spans_directory.join(partition_directory(hour));
         let path = directory.join(format!("{file_stem}.parquet"));
         if !(skip_existing && path.exists()) {
-            write_file_atomically(
-                &sorted.slice(run_start, run_end - run_start),
-                &directory,
-                &path,
-            )?;
+            // Concatenating, then taking in sorted order, is much cheaper than gathering row by
+            // row from each batch (`interleave`) for the nested attribute, event and link columns.
+            let indices = UInt32Array::from_iter_values(order[run_start..run_end].iter().map(|key| key.row));
+            let sorted = take_record_batch(&all, &indices)?;
+            write_file_atomically(&sorted, &directory, &path)?;
             written.push(path);
         }
         run_start = run_end;
@@ -179,11 +152,34 @@ pub fn write_partitioned(
     Ok(written)
 }
 
-fn write_file_atomically(
-    batch: &RecordBatch,
-    directory: &Path,
-    path: &Path,
-) -> Result<(), ParquetFileError> {
+/// Where a row goes: its partition hour, then its place in the sort order.
+struct SortKey {
+    hour: i64,
+    trace_id: Option<[u8; 16]>,
+    start: i64,
+    row: u32,
+}
+
+fn sort_order(batch: &RecordBatch) -> Result<Vec<SortKey>, ArrowError> {
+    let mut keys = Vec::with_capacity(batch.num_rows());
+    let column =
+        |name: &str| batch.column_by_name(name).ok_or_else(|| ArrowError::SchemaError(format!("no {name} column")));
+    let start = column(column::START_TIME)?.as_primitive::<TimestampNanosecondType>();
+    let trace_id = column(column::TRACE_ID)?.as_fixed_size_binary();
+    for row in 0..batch.num_rows() {
+        let nanos = start.value(row);
+        keys.push(SortKey {
+            hour: nanos.div_euclid(NANOS_PER_HOUR),
+            trace_id: trace_id.is_valid(row).then(|| trace_id.value(row).try_into().unwrap_or_default()),
+            start: nanos,
+            row: row as u32,
+        });
+    }
+    keys.sort_unstable_by(|a, b| (a.hour, a.trace_id, a.start).cmp(&(b.hour, b.trace_id, b.start)));
+    Ok(keys)
+}
+
+fn write_file_atomically(batch: &RecordBatch, directory: &Path, path: &Path) -> Result<(), ParquetFileError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| ParquetFileError::Io { path, source }
@@ -191,12 +187,8 @@ fn write_file_atomically(
     fs::create_dir_all(directory).map_err(io(directory))?;
     let temporary = path.with_extension("parquet.tmp");
     let file = File::create(&temporary).map_err(io(&temporary))?;
-    let parquet = |source| ParquetFileError::Parquet {
-        path: temporary.clone(),
-        source,
-    };
-    let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(parquet)?;
+    let parquet = |source| ParquetFileError::Parquet { path: temporary.clone(), source };
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(parquet)?;
     writer.write(batch).map_err(parquet)?;
     let file = writer.into_inner().map_err(parquet)?;
     file.sync_all().map_err(io(&temporary))?;
@@ -228,20 +220,12 @@ pub fn remove_temporary_files(spans_directory: &Path) -> io::Result<usize> {
 /// Counts the rows of every span file under the span table (for tests and diagnostics).
 pub fn count_rows(spans_directory: &Path) -> Result<usize, ParquetFileError> {
     let mut rows = 0;
-    for path in list_span_files(spans_directory).map_err(|source| ParquetFileError::Io {
-        path: spans_directory.to_owned(),
-        source,
-    })? {
-        let file = File::open(&path).map_err(|source| ParquetFileError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(
-            |source| ParquetFileError::Parquet {
-                path: path.clone(),
-                source,
-            },
-        )?;
+    for path in list_span_files(spans_directory)
+        .map_err(|source| ParquetFileError::Io { path: spans_directory.to_owned(), source })?
+    {
+        let file = File::open(&path).map_err(|source| ParquetFileError::Io { path: path.clone(), source })?;
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file)
+            .map_err(|source| ParquetFileError::Parquet { path: path.clone(), source })?;
         use parquet::file::reader::FileReader;
         rows += reader.metadata().file_metadata().num_rows() as usize;
     }
@@ -269,8 +253,7 @@ pub fn list_span_files(directory: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Checks that a batch has the span table's schema (used where batches come from elsewhere).
 pub fn has_span_schema(batch: &RecordBatch) -> bool {
-    batch.schema().fields() == span_schema().fields()
-        && batch.columns().iter().all(|c| c.len() == batch.num_rows())
+    batch.schema().fields() == span_schema().fields() && batch.columns().iter().all(|c| c.len() == batch.num_rows())
 }
 
 #[cfg(test)]
@@ -279,19 +262,10 @@ mod tests {
 
     #[test]
     fn partition_directories_follow_the_calendar() {
-        assert_eq!(
-            partition_directory(0),
-            PathBuf::from("date=1970-01-01/hour=00")
-        );
+        assert_eq!(partition_directory(0), PathBuf::from("date=1970-01-01/hour=00"));
         // 2026-11-25T15:00:00Z
-        assert_eq!(
-            partition_directory(1_795_618_800 / 3600),
-            PathBuf::from("date=2026-11-25/hour=15")
-        );
+        assert_eq!(partition_directory(1_795_618_800 / 3600), PathBuf::from("date=2026-11-25/hour=15"));
         // 2024-02-29T23:00:00Z, a leap day
-        assert_eq!(
-            partition_directory(1_709_247_600 / 3600),
-            PathBuf::from("date=2024-02-29/hour=23")
-        );
+        assert_eq!(partition_directory(1_709_247_600 / 3600), PathBuf::from("date=2024-02-29/hour=23"));
     }
 }

@@ -65,15 +65,8 @@ pub struct SpanPromotions {
 }
 
 /// Header names in the order of [`crate::span_schema::HEADER_COLUMNS`].
-const HEADER_NAMES: [&str; 7] = [
-    "traceparent",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-];
+const HEADER_NAMES: [&str; 7] =
+    ["traceparent", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags"];
 
 /// Attribute-key prefixes under which instrumentations record request headers.
 const HEADER_PREFIXES: [&[u8]; 2] = [b"http.request.header.", b"rpc.request.metadata."];
@@ -155,17 +148,11 @@ fn gts_index(key: &[u8], gts: &GtsKeys) -> Option<usize> {
 /// dash spelling (`http.request.header.x-b3-traceid`) and the underscore spelling of data written
 /// before semantic conventions 1.23 (`x_b3_traceid`), in any letter case.
 pub fn header_index(key: &[u8]) -> Option<usize> {
-    let rest = HEADER_PREFIXES
-        .iter()
-        .find_map(|prefix| key.strip_prefix(*prefix))?;
+    let rest = HEADER_PREFIXES.iter().find_map(|prefix| key.strip_prefix(*prefix))?;
     HEADER_NAMES.iter().position(|name| {
         name.len() == rest.len()
             && name.bytes().zip(rest).all(|(expected, &got)| {
-                let got = if got == b'_' {
-                    b'-'
-                } else {
-                    got.to_ascii_lowercase()
-                };
+                let got = if got == b'_' { b'-' } else { got.to_ascii_lowercase() };
                 expected == got
             })
     })
@@ -193,9 +180,7 @@ mod tests {
     fn string_attribute(key: &str, value: &str) -> KeyValue {
         KeyValue {
             key: Bytes::copy_from_slice(key.as_bytes()),
-            value: Some(AnyValue {
-                value: Some(Value::String(Bytes::copy_from_slice(value.as_bytes()))),
-            }),
+            value: Some(AnyValue { value: Some(Value::String(Bytes::copy_from_slice(value.as_bytes()))) }),
         }
     }
 
@@ -225,42 +210,25 @@ mod tests {
             }),
         };
         let found = span_promotions(&[attribute], &GtsKeys::default());
-        assert_eq!(
-            found.headers[1].as_deref(),
-            Some("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")
-        );
+        assert_eq!(found.headers[1].as_deref(), Some("80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"));
     }
 
     #[test]
     fn newer_keys_win_over_older_ones_whatever_the_order() {
         let found = span_promotions(
-            &[
-                string_attribute("db.system", "redis"),
-                string_attribute("db.system.name", "valkey"),
-            ],
+            &[string_attribute("db.system", "redis"), string_attribute("db.system.name", "valkey")],
             &GtsKeys::default(),
         );
         assert_eq!(found.db_system.as_deref(), Some("valkey"));
-        let found = span_promotions(
-            &[string_attribute("net.peer.name", "old")],
-            &GtsKeys::default(),
-        );
+        let found = span_promotions(&[string_attribute("net.peer.name", "old")], &GtsKeys::default());
         assert_eq!(found.server_address.as_deref(), Some("old"));
     }
 
     #[test]
     fn gts_keys_are_configurable() {
-        let keys = GtsKeys {
-            global_tx_id: "TX_XID".into(),
-            ..GtsKeys::default()
-        };
-        let found = span_promotions(
-            &[
-                string_attribute("TX_XID", "xid-1"),
-                string_attribute("gts.global_tx_id", "no"),
-            ],
-            &keys,
-        );
+        let keys = GtsKeys { global_tx_id: "TX_XID".into(), ..GtsKeys::default() };
+        let found =
+            span_promotions(&[string_attribute("TX_XID", "xid-1"), string_attribute("gts.global_tx_id", "no")], &keys);
         assert_eq!(found.gts[0].as_deref(), Some("xid-1"));
         let found = resource_promotions(&[string_attribute("gts.branch_tx_id", "b1")], &keys);
         assert_eq!(found.gts[1].as_deref(), Some("b1"));

@@ -27,10 +27,7 @@ pub struct RequestLimits {
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        RequestLimits {
-            max_request_bytes: 20 << 20,
-            max_decompressed_bytes: 64 << 20,
-        }
+        RequestLimits { max_request_bytes: 20 << 20, max_decompressed_bytes: 64 << 20 }
     }
 }
 
@@ -93,12 +90,7 @@ pub struct Receiver {
 impl Receiver {
     /// A receiver storing into `store`.
     pub fn new(store: Arc<SpanStore>, limits: RequestLimits, gts_keys: Arc<GtsKeys>) -> Receiver {
-        Receiver {
-            store,
-            limits,
-            gts_keys,
-            counters: ReceiverCounters::default(),
-        }
+        Receiver { store, limits, gts_keys, counters: ReceiverCounters::default() }
     }
 
     /// The size limits.
@@ -125,30 +117,18 @@ impl Receiver {
         source: Source,
     ) -> Result<ReceiveOutcome, ReceiveError> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes
-            .fetch_add(body.len() as u64, Ordering::Relaxed);
-        let result = self
-            .receive_counted(body, content_encoding, encoding, source)
-            .await;
+        self.counters.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let result = self.receive_counted(body, content_encoding, encoding, source).await;
         match &result {
             Ok(outcome) => {
-                self.counters
-                    .spans_accepted
-                    .fetch_add(outcome.accepted as u64, Ordering::Relaxed);
-                self.counters
-                    .spans_rejected
-                    .fetch_add(outcome.rejected as u64, Ordering::Relaxed);
+                self.counters.spans_accepted.fetch_add(outcome.accepted as u64, Ordering::Relaxed);
+                self.counters.spans_rejected.fetch_add(outcome.rejected as u64, Ordering::Relaxed);
             }
             Err(ReceiveError::Overloaded(_) | ReceiveError::Unavailable(_)) => {
-                self.counters
-                    .requests_refused
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.requests_refused.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
-                self.counters
-                    .requests_invalid
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.requests_invalid.fetch_add(1, Ordering::Relaxed);
             }
         }
         result
@@ -169,19 +149,10 @@ impl Receiver {
             )));
         }
         let mut reservation = Some(self.store.reserve(body.len()).map_err(refused)?);
-        let receive_time_nano = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        let context = BatchContext {
-            receive_time_nano,
-            source,
-            gts_keys: self.gts_keys.clone(),
-        };
+        let receive_time_nano = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+        let context = BatchContext { receive_time_nano, source, gts_keys: self.gts_keys.clone() };
         let limit = self.limits.max_decompressed_bytes;
-        let compressed = content_encoding
-            .as_deref()
-            .is_some_and(|e| !matches!(e.trim(), "" | "identity"));
+        let compressed = content_encoding.as_deref().is_some_and(|e| !matches!(e.trim(), "" | "identity"));
         let decoded = run_off_runtime(move || {
             let body = decompress(body, content_encoding.as_deref(), limit)?;
             Ok::<_, DecodeFailure>((body.len(), decode_request(body, encoding, &context)?))
@@ -195,24 +166,13 @@ impl Receiver {
         let spans = decoded.spans;
         let rejection_message = (spans.rejected > 0).then(|| spans.rejection_message());
         if let (Some(batch), Some(reservation)) = (spans.batch, reservation) {
-            let record = WalRecord {
-                source,
-                receive_time_nano,
-                request: decoded.log_bytes,
-            };
-            self.store
-                .append(reservation, record, batch)
-                .await
-                .map_err(|error| match error {
-                    StoreError::QueueFull { .. } => refused(error),
-                    other => ReceiveError::Unavailable(format!("spans not stored: {other}")),
-                })?;
+            let record = WalRecord { source, receive_time_nano, request: decoded.log_bytes };
+            self.store.append(reservation, record, batch).await.map_err(|error| match error {
+                StoreError::QueueFull { .. } => refused(error),
+                other => ReceiveError::Unavailable(format!("spans not stored: {other}")),
+            })?;
         }
-        Ok(ReceiveOutcome {
-            accepted: spans.accepted,
-            rejected: spans.rejected,
-            rejection_message,
-        })
+        Ok(ReceiveOutcome { accepted: spans.accepted, rejected: spans.rejected, rejection_message })
     }
 }
 

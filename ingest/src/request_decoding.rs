@@ -50,10 +50,7 @@ pub fn decode_request(
         BodyEncoding::Protobuf => {
             let request = ExportRequest::decode(body.clone())?;
             let spans = build_span_batch(&request, context)?;
-            Ok(DecodedRequest {
-                spans,
-                log_bytes: body,
-            })
+            Ok(DecodedRequest { spans, log_bytes: body })
         }
         BodyEncoding::Json => {
             let decoded = decode_json_request(&body)?;
@@ -63,19 +60,13 @@ pub fn decode_request(
             rejections.append(&mut spans.rejections);
             rejections.truncate(5);
             spans.rejections = rejections;
-            Ok(DecodedRequest {
-                spans,
-                log_bytes: Bytes::from(decoded.request.encode_to_vec()),
-            })
+            Ok(DecodedRequest { spans, log_bytes: Bytes::from(decoded.request.encode_to_vec()) })
         }
     }
 }
 
 /// Rebuilds the span batch of a logged request (recovery after a crash).
-pub fn decode_logged_request(
-    log_bytes: Bytes,
-    context: &BatchContext,
-) -> Result<SpanBatch, RequestDecodeError> {
+pub fn decode_logged_request(log_bytes: Bytes, context: &BatchContext) -> Result<SpanBatch, RequestDecodeError> {
     let request = ExportRequest::decode(log_bytes)?;
     Ok(build_span_batch(&request, context)?)
 }

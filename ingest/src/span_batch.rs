@@ -4,18 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, RecordBatch,
-    StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::error::ArrowError;
 
-use crate::attribute_columns::{
-    AttributeMapBuilder, EventListBuilder, LinkListBuilder, clamp_time, text,
-};
+use crate::attribute_columns::{AttributeMapBuilder, EventListBuilder, LinkListBuilder, clamp_time, text};
 use crate::otlp_messages::{ExportRequest, KeyValue, Span, Value};
-use crate::promoted_attributes::{
-    GtsKeys, ResourcePromotions, resource_promotions, span_promotions,
-};
+use crate::promoted_attributes::{GtsKeys, ResourcePromotions, resource_promotions, span_promotions};
 use crate::span_ids::{normalized_span_id, normalized_trace_id, trace_id_low};
 use crate::span_schema::{Source, column, kind_name, span_schema, status_code_name};
 
@@ -49,11 +45,7 @@ pub struct SpanBatch {
 impl SpanBatch {
     /// The `partial_success.error_message` for the rejected spans.
     pub fn rejection_message(&self) -> String {
-        let mut message = format!(
-            "{} of {} spans rejected: ",
-            self.rejected,
-            self.rejected + self.accepted
-        );
+        let mut message = format!("{} of {} spans rejected: ", self.rejected, self.rejected + self.accepted);
         message.push_str(&self.rejections.join("; "));
         if self.rejected > self.rejections.len() {
             message.push_str("; ...");
@@ -64,10 +56,7 @@ impl SpanBatch {
 
 /// Builds the span batch of a request. Spans with text that is not UTF-8 are rejected one by
 /// one (with their place in the request); everything else is stored as received.
-pub fn build_span_batch(
-    request: &ExportRequest,
-    context: &BatchContext,
-) -> Result<SpanBatch, ArrowError> {
+pub fn build_span_batch(request: &ExportRequest, context: &BatchContext) -> Result<SpanBatch, ArrowError> {
     let mut builder = SpanRowsBuilder::with_capacity(request.span_count());
     let mut rejected = 0;
     let mut rejections = Vec::new();
@@ -79,23 +68,16 @@ pub fn build_span_batch(
     };
     for (resource_index, resource_spans) in request.resource_spans.iter().enumerate() {
         let resource = resource_spans.resource.as_ref();
-        let resource_attributes = resource
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or_default();
-        let resource_count: usize = resource_spans
-            .scope_spans
-            .iter()
-            .map(|s| s.spans.len())
-            .sum();
+        let resource_attributes = resource.map(|r| r.attributes.as_slice()).unwrap_or_default();
+        let resource_count: usize = resource_spans.scope_spans.iter().map(|s| s.spans.len()).sum();
         let resource_path = format!("resource_spans[{resource_index}]");
-        if let Err(field) = check_attributes(resource_attributes, "resource.attributes")
-            .and(check_text(&resource_spans.schema_url, "schema_url"))
+        if let Err(field) = check_attributes(resource_attributes)
+            .map_err(in_field("resource.attributes"))
+            .and_then(|_| check_text(&resource_spans.schema_url).map_err(in_field("schema_url")))
         {
             reject(
                 resource_count,
-                format!(
-                    "{resource_path}.{field}: not valid UTF-8, its {resource_count} spans rejected"
-                ),
+                format!("{resource_path}.{field}: not valid UTF-8, its {resource_count} spans rejected"),
             );
             continue;
         }
@@ -104,18 +86,16 @@ pub fn build_span_batch(
             let scope = scope_spans.scope.as_ref();
             let scope_path = format!("{resource_path}.scope_spans[{scope_index}]");
             let scope_check = match scope {
-                Some(scope) => check_text(&scope.name, "scope.name")
-                    .and(check_text(&scope.version, "scope.version"))
-                    .and(check_attributes(&scope.attributes, "scope.attributes")),
+                Some(scope) => check_text(&scope.name)
+                    .map_err(in_field("scope.name"))
+                    .and_then(|_| check_text(&scope.version).map_err(in_field("scope.version")))
+                    .and_then(|_| check_attributes(&scope.attributes).map_err(in_field("scope.attributes"))),
                 None => Ok(()),
             }
-            .and(check_text(&scope_spans.schema_url, "schema_url"));
+            .and_then(|_| check_text(&scope_spans.schema_url).map_err(in_field("schema_url")));
             if let Err(field) = scope_check {
                 let count = scope_spans.spans.len();
-                reject(
-                    count,
-                    format!("{scope_path}.{field}: not valid UTF-8, its {count} spans rejected"),
-                );
+                reject(count, format!("{scope_path}.{field}: not valid UTF-8, its {count} spans rejected"));
                 continue;
             }
             let shared = SharedColumns {
@@ -131,10 +111,7 @@ pub fn build_span_batch(
             };
             for (span_index, span) in scope_spans.spans.iter().enumerate() {
                 if let Err(field) = check_span(span) {
-                    reject(
-                        1,
-                        format!("{scope_path}.spans[{span_index}].{field}: not valid UTF-8"),
-                    );
+                    reject(1, format!("{scope_path}.spans[{span_index}].{field}: not valid UTF-8"));
                     continue;
                 }
                 builder.append(span, &shared, context)?;
@@ -142,17 +119,8 @@ pub fn build_span_batch(
         }
     }
     let accepted = builder.rows;
-    let batch = if accepted > 0 {
-        Some(builder.finish()?)
-    } else {
-        None
-    };
-    Ok(SpanBatch {
-        batch,
-        accepted,
-        rejected,
-        rejections,
-    })
+    let batch = if accepted > 0 { Some(builder.finish()?) } else { None };
+    Ok(SpanBatch { batch, accepted, rejected, rejections })
 }
 
 /// Columns that are the same for every span of one scope.
@@ -168,53 +136,60 @@ struct SharedColumns<'a> {
     scope_schema_url: &'a str,
 }
 
-fn check_text(bytes: &[u8], field: &str) -> Result<(), String> {
+// The checks build the path of a bad field only on failure, from the inside out: formatting
+// it for every attribute of every span would cost more than the check itself.
+
+fn check_text(bytes: &[u8]) -> Result<(), String> {
     match std::str::from_utf8(bytes) {
         Ok(_) => Ok(()),
-        Err(error) => Err(format!("{field} (byte {})", error.valid_up_to())),
+        Err(error) => Err(format!(" (byte {})", error.valid_up_to())),
     }
 }
 
-fn check_attributes(attributes: &[KeyValue], field: &str) -> Result<(), String> {
+fn in_field(field: &'static str) -> impl Fn(String) -> String {
+    move |inner| format!("{field}{inner}")
+}
+
+fn check_attributes(attributes: &[KeyValue]) -> Result<(), String> {
     for (index, attribute) in attributes.iter().enumerate() {
-        check_text(&attribute.key, &format!("{field}[{index}].key"))?;
+        check_text(&attribute.key).map_err(|e| format!("[{index}].key{e}"))?;
         if let Some(value) = attribute.value.as_ref().and_then(|v| v.value.as_ref()) {
-            check_value(value, &format!("{field}[{index}].value"))?;
+            check_value(value).map_err(|e| format!("[{index}].value{e}"))?;
         }
     }
     Ok(())
 }
 
-fn check_value(value: &Value, field: &str) -> Result<(), String> {
+fn check_value(value: &Value) -> Result<(), String> {
     match value {
-        Value::String(s) => check_text(s, field),
+        Value::String(s) => check_text(s),
         Value::Array(array) => {
             for (index, item) in array.values.iter().enumerate() {
                 if let Some(item) = &item.value {
-                    check_value(item, &format!("{field}[{index}]"))?;
+                    check_value(item).map_err(|e| format!("[{index}]{e}"))?;
                 }
             }
             Ok(())
         }
-        Value::KeyValueList(list) => check_attributes(&list.values, field),
+        Value::KeyValueList(list) => check_attributes(&list.values),
         Value::Bool(_) | Value::Int(_) | Value::Double(_) | Value::Bytes(_) => Ok(()),
     }
 }
 
 fn check_span(span: &Span) -> Result<(), String> {
-    check_text(&span.name, "name")?;
-    check_text(&span.trace_state, "trace_state")?;
+    check_text(&span.name).map_err(in_field("name"))?;
+    check_text(&span.trace_state).map_err(in_field("trace_state"))?;
     if let Some(status) = &span.status {
-        check_text(&status.message, "status.message")?;
+        check_text(&status.message).map_err(in_field("status.message"))?;
     }
-    check_attributes(&span.attributes, "attributes")?;
+    check_attributes(&span.attributes).map_err(in_field("attributes"))?;
     for (index, event) in span.events.iter().enumerate() {
-        check_text(&event.name, &format!("events[{index}].name"))?;
-        check_attributes(&event.attributes, &format!("events[{index}].attributes"))?;
+        check_text(&event.name).map_err(|e| format!("events[{index}].name{e}"))?;
+        check_attributes(&event.attributes).map_err(|e| format!("events[{index}].attributes{e}"))?;
     }
     for (index, link) in span.links.iter().enumerate() {
-        check_text(&link.trace_state, &format!("links[{index}].trace_state"))?;
-        check_attributes(&link.attributes, &format!("links[{index}].attributes"))?;
+        check_text(&link.trace_state).map_err(|e| format!("links[{index}].trace_state{e}"))?;
+        check_attributes(&link.attributes).map_err(|e| format!("links[{index}].attributes{e}"))?;
     }
     Ok(())
 }
@@ -326,12 +301,7 @@ impl SpanRowsBuilder {
         }
     }
 
-    fn append(
-        &mut self,
-        span: &Span,
-        shared: &SharedColumns<'_>,
-        context: &BatchContext,
-    ) -> Result<(), ArrowError> {
+    fn append(&mut self, span: &Span, shared: &SharedColumns<'_>, context: &BatchContext) -> Result<(), ArrowError> {
         self.rows += 1;
         match normalized_trace_id(&span.trace_id) {
             Some(id) => {
@@ -343,18 +313,15 @@ impl SpanRowsBuilder {
                 self.trace_id_low.append_null();
             }
         }
-        self.span_id
-            .append_option(normalized_span_id(&span.span_id));
-        self.parent_span_id
-            .append_option(normalized_span_id(&span.parent_span_id));
+        self.span_id.append_option(normalized_span_id(&span.span_id));
+        self.parent_span_id.append_option(normalized_span_id(&span.parent_span_id));
         self.trace_id_raw.append_value(&span.trace_id);
         self.span_id_raw.append_value(&span.span_id);
         self.parent_span_id_raw.append_value(&span.parent_span_id);
         self.trace_state.append_value(text(&span.trace_state));
         self.flags.append_value(span.flags);
         // Bit 8: the producer knows whether the parent is remote; bit 9: it is.
-        self.parent_is_remote
-            .append_option((span.flags & 0x100 != 0).then_some(span.flags & 0x200 != 0));
+        self.parent_is_remote.append_option((span.flags & 0x100 != 0).then_some(span.flags & 0x200 != 0));
         self.name.append_value(text(&span.name));
         self.kind.append_value(kind_name(span.kind));
         let start = clamp_time(span.start_time_unix_nano);
@@ -362,37 +329,27 @@ impl SpanRowsBuilder {
         self.start_time.append_value(start);
         self.end_time.append_value(end);
         let duration = i128::from(span.end_time_unix_nano) - i128::from(span.start_time_unix_nano);
-        self.duration_nano
-            .append_value(duration.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
+        self.duration_nano.append_value(duration.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
         let status = span.status.as_ref();
-        self.status_code
-            .append_value(status_code_name(status.map(|s| s.code).unwrap_or(0)));
-        self.status_message
-            .append_value(status.map(|s| text(&s.message)).unwrap_or_default());
+        self.status_code.append_value(status_code_name(status.map(|s| s.code).unwrap_or(0)));
+        self.status_message.append_value(status.map(|s| text(&s.message)).unwrap_or_default());
 
         let resource = shared.resource_found;
-        self.service_name
-            .append_option(resource.service_name.as_deref());
-        self.service_instance_id
-            .append_option(resource.service_instance_id.as_deref());
+        self.service_name.append_option(resource.service_name.as_deref());
+        self.service_instance_id.append_option(resource.service_instance_id.as_deref());
         self.host_name.append_option(resource.host_name.as_deref());
         self.host_id.append_option(resource.host_id.as_deref());
         let found = span_promotions(&span.attributes, &context.gts_keys);
-        self.peer_service
-            .append_option(found.peer_service.as_deref());
-        self.server_address
-            .append_option(found.server_address.as_deref());
+        self.peer_service.append_option(found.peer_service.as_deref());
+        self.server_address.append_option(found.server_address.as_deref());
         self.http_route.append_option(found.http_route.as_deref());
         self.db_system.append_option(found.db_system.as_deref());
         self.rpc_system.append_option(found.rpc_system.as_deref());
-        self.messaging_system
-            .append_option(found.messaging_system.as_deref());
+        self.messaging_system.append_option(found.messaging_system.as_deref());
         for (builder, value) in self.headers.iter_mut().zip(&found.headers) {
             builder.append_option(value.as_deref());
         }
-        for ((builder, on_span), on_resource) in
-            self.gts.iter_mut().zip(&found.gts).zip(&resource.gts)
-        {
+        for ((builder, on_span), on_resource) in self.gts.iter_mut().zip(&found.gts).zip(&resource.gts) {
             builder.append_option(on_span.as_deref().or(on_resource.as_deref()));
         }
 
@@ -403,19 +360,13 @@ impl SpanRowsBuilder {
         self.links.append(&span.links)?;
         self.scope_name.append_value(shared.scope_name);
         self.scope_version.append_value(shared.scope_version);
-        self.resource_schema_url
-            .append_value(shared.resource_schema_url);
+        self.resource_schema_url.append_value(shared.resource_schema_url);
         self.scope_schema_url.append_value(shared.scope_schema_url);
-        self.dropped_attributes_count
-            .append_value(span.dropped_attributes_count);
-        self.dropped_events_count
-            .append_value(span.dropped_events_count);
-        self.dropped_links_count
-            .append_value(span.dropped_links_count);
-        self.resource_dropped_attributes_count
-            .append_value(shared.resource_dropped);
-        self.scope_dropped_attributes_count
-            .append_value(shared.scope_dropped);
+        self.dropped_attributes_count.append_value(span.dropped_attributes_count);
+        self.dropped_events_count.append_value(span.dropped_events_count);
+        self.dropped_links_count.append_value(span.dropped_links_count);
+        self.resource_dropped_attributes_count.append_value(shared.resource_dropped);
+        self.scope_dropped_attributes_count.append_value(shared.scope_dropped);
         self.receive_time.append_value(context.receive_time_nano);
         self.source.append_value(context.source.as_str());
         Ok(())
@@ -433,10 +384,7 @@ impl SpanRowsBuilder {
         put(PARENT_SPAN_ID, Arc::new(self.parent_span_id.finish()));
         put(TRACE_ID_RAW, Arc::new(self.trace_id_raw.finish()));
         put(SPAN_ID_RAW, Arc::new(self.span_id_raw.finish()));
-        put(
-            PARENT_SPAN_ID_RAW,
-            Arc::new(self.parent_span_id_raw.finish()),
-        );
+        put(PARENT_SPAN_ID_RAW, Arc::new(self.parent_span_id_raw.finish()));
         put(TRACE_STATE, Arc::new(self.trace_state.finish()));
         put(FLAGS, Arc::new(self.flags.finish()));
         put(PARENT_IS_REMOTE, Arc::new(self.parent_is_remote.finish()));
@@ -448,10 +396,7 @@ impl SpanRowsBuilder {
         put(STATUS_CODE, Arc::new(self.status_code.finish()));
         put(STATUS_MESSAGE, Arc::new(self.status_message.finish()));
         put(SERVICE_NAME, Arc::new(self.service_name.finish()));
-        put(
-            SERVICE_INSTANCE_ID,
-            Arc::new(self.service_instance_id.finish()),
-        );
+        put(SERVICE_INSTANCE_ID, Arc::new(self.service_instance_id.finish()));
         put(HOST_NAME, Arc::new(self.host_name.finish()));
         put(HOST_ID, Arc::new(self.host_id.finish()));
         put(PEER_SERVICE, Arc::new(self.peer_service.finish()));
@@ -460,10 +405,7 @@ impl SpanRowsBuilder {
         put(DB_SYSTEM, Arc::new(self.db_system.finish()));
         put(RPC_SYSTEM, Arc::new(self.rpc_system.finish()));
         put(MESSAGING_SYSTEM, Arc::new(self.messaging_system.finish()));
-        for ((_, name), builder) in crate::span_schema::HEADER_COLUMNS
-            .iter()
-            .zip(self.headers.iter_mut())
-        {
+        for ((_, name), builder) in crate::span_schema::HEADER_COLUMNS.iter().zip(self.headers.iter_mut()) {
             put(name, Arc::new(builder.finish()));
         }
         let [global, branch, parent_branch] = &mut self.gts;
@@ -471,40 +413,19 @@ impl SpanRowsBuilder {
         put(GTS_BRANCH_TX_ID, Arc::new(branch.finish()));
         put(GTS_PARENT_BRANCH_TX_ID, Arc::new(parent_branch.finish()));
         put(ATTRIBUTES, Arc::new(self.attributes.finish()?));
-        put(
-            RESOURCE_ATTRIBUTES,
-            Arc::new(self.resource_attributes.finish()?),
-        );
+        put(RESOURCE_ATTRIBUTES, Arc::new(self.resource_attributes.finish()?));
         put(SCOPE_ATTRIBUTES, Arc::new(self.scope_attributes.finish()?));
         put(EVENTS, Arc::new(self.events.finish()?));
         put(LINKS, Arc::new(self.links.finish()?));
         put(SCOPE_NAME, Arc::new(self.scope_name.finish()));
         put(SCOPE_VERSION, Arc::new(self.scope_version.finish()));
-        put(
-            RESOURCE_SCHEMA_URL,
-            Arc::new(self.resource_schema_url.finish()),
-        );
+        put(RESOURCE_SCHEMA_URL, Arc::new(self.resource_schema_url.finish()));
         put(SCOPE_SCHEMA_URL, Arc::new(self.scope_schema_url.finish()));
-        put(
-            DROPPED_ATTRIBUTES_COUNT,
-            Arc::new(self.dropped_attributes_count.finish()),
-        );
-        put(
-            DROPPED_EVENTS_COUNT,
-            Arc::new(self.dropped_events_count.finish()),
-        );
-        put(
-            DROPPED_LINKS_COUNT,
-            Arc::new(self.dropped_links_count.finish()),
-        );
-        put(
-            RESOURCE_DROPPED_ATTRIBUTES_COUNT,
-            Arc::new(self.resource_dropped_attributes_count.finish()),
-        );
-        put(
-            SCOPE_DROPPED_ATTRIBUTES_COUNT,
-            Arc::new(self.scope_dropped_attributes_count.finish()),
-        );
+        put(DROPPED_ATTRIBUTES_COUNT, Arc::new(self.dropped_attributes_count.finish()));
+        put(DROPPED_EVENTS_COUNT, Arc::new(self.dropped_events_count.finish()));
+        put(DROPPED_LINKS_COUNT, Arc::new(self.dropped_links_count.finish()));
+        put(RESOURCE_DROPPED_ATTRIBUTES_COUNT, Arc::new(self.resource_dropped_attributes_count.finish()));
+        put(SCOPE_DROPPED_ATTRIBUTES_COUNT, Arc::new(self.scope_dropped_attributes_count.finish()));
         put(RECEIVE_TIME, Arc::new(self.receive_time.finish()));
         put(SOURCE, Arc::new(self.source.finish()));
         let schema = span_schema();
@@ -512,9 +433,9 @@ impl SpanRowsBuilder {
             .fields()
             .iter()
             .map(|field| {
-                columns.remove(field.name().as_str()).ok_or_else(|| {
-                    ArrowError::SchemaError(format!("span builder has no column {}", field.name()))
-                })
+                columns
+                    .remove(field.name().as_str())
+                    .ok_or_else(|| ArrowError::SchemaError(format!("span builder has no column {}", field.name())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         RecordBatch::try_new(schema, ordered)
@@ -530,34 +451,21 @@ mod tests {
     use bytes::Bytes;
 
     fn context() -> BatchContext {
-        BatchContext {
-            receive_time_nano: 42,
-            source: Source::Http,
-            gts_keys: Arc::new(GtsKeys::default()),
-        }
+        BatchContext { receive_time_nano: 42, source: Source::Http, gts_keys: Arc::new(GtsKeys::default()) }
     }
 
     fn attribute(key: &'static str, value: Value) -> KeyValue {
-        KeyValue {
-            key: Bytes::from_static(key.as_bytes()),
-            value: Some(AnyValue { value: Some(value) }),
-        }
+        KeyValue { key: Bytes::from_static(key.as_bytes()), value: Some(AnyValue { value: Some(value) }) }
     }
 
     fn request(spans: Vec<Span>) -> ExportRequest {
         ExportRequest {
             resource_spans: vec![ResourceSpans {
                 resource: Some(Resource {
-                    attributes: vec![attribute(
-                        "service.name",
-                        Value::String(Bytes::from_static(b"checkout")),
-                    )],
+                    attributes: vec![attribute("service.name", Value::String(Bytes::from_static(b"checkout")))],
                     dropped_attributes_count: 0,
                 }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
+                scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
                 ..Default::default()
             }],
         }
@@ -573,92 +481,33 @@ mod tests {
             end_time_unix_nano: 1_000,
             kind: 3,
             flags: 0x301,
-            status: Some(Status {
-                message: Bytes::from_static(b"boom"),
-                code: 2,
-            }),
+            status: Some(Status { message: Bytes::from_static(b"boom"), code: 2 }),
             ..Default::default()
         };
         let built = build_span_batch(&request(vec![span]), &context()).unwrap();
         let batch = built.batch.unwrap();
-        let trace_id = batch
-            .column_by_name("trace_id")
-            .unwrap()
-            .as_fixed_size_binary();
+        let trace_id = batch.column_by_name("trace_id").unwrap().as_fixed_size_binary();
         assert_eq!(trace_id.value(0), [[0; 8], [0xab; 8]].concat().as_slice());
-        assert_eq!(
-            batch
-                .column_by_name("trace_id_raw")
-                .unwrap()
-                .as_binary::<i32>()
-                .value(0),
-            &[0xab; 8]
-        );
-        assert_eq!(
-            batch
-                .column_by_name("span_id")
-                .unwrap()
-                .as_primitive::<UInt64Type>()
-                .value(0),
-            7
-        );
+        assert_eq!(batch.column_by_name("trace_id_raw").unwrap().as_binary::<i32>().value(0), &[0xab; 8]);
+        assert_eq!(batch.column_by_name("span_id").unwrap().as_primitive::<UInt64Type>().value(0), 7);
         assert!(batch.column_by_name("parent_span_id").unwrap().is_null(0));
-        let duration = batch
-            .column_by_name("duration_nano")
-            .unwrap()
-            .as_primitive::<arrow::datatypes::Int64Type>();
+        let duration = batch.column_by_name("duration_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(duration.value(0), -1_000);
-        assert_eq!(
-            batch
-                .column_by_name("kind")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "CLIENT"
-        );
-        assert_eq!(
-            batch
-                .column_by_name("status_code")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "ERROR"
-        );
-        assert!(
-            batch
-                .column_by_name("parent_is_remote")
-                .unwrap()
-                .as_boolean()
-                .value(0)
-        );
-        assert_eq!(
-            batch
-                .column_by_name("service_name")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "checkout"
-        );
-        let receive = batch
-            .column_by_name("receive_time")
-            .unwrap()
-            .as_primitive::<TimestampNanosecondType>();
+        assert_eq!(batch.column_by_name("kind").unwrap().as_string::<i32>().value(0), "CLIENT");
+        assert_eq!(batch.column_by_name("status_code").unwrap().as_string::<i32>().value(0), "ERROR");
+        assert!(batch.column_by_name("parent_is_remote").unwrap().as_boolean().value(0));
+        assert_eq!(batch.column_by_name("service_name").unwrap().as_string::<i32>().value(0), "checkout");
+        let receive = batch.column_by_name("receive_time").unwrap().as_primitive::<TimestampNanosecondType>();
         assert_eq!(receive.value(0), 42);
     }
 
     #[test]
     fn a_span_with_bad_utf8_is_rejected_alone() {
-        let good = Span {
-            name: Bytes::from_static(b"good"),
-            span_id: Bytes::from_static(&[1; 8]),
-            ..Default::default()
-        };
+        let good =
+            Span { name: Bytes::from_static(b"good"), span_id: Bytes::from_static(&[1; 8]), ..Default::default() };
         let bad = Span {
             name: Bytes::from_static(b"fine"),
-            attributes: vec![attribute(
-                "k",
-                Value::String(Bytes::from_static(b"ab\xffcd")),
-            )],
+            attributes: vec![attribute("k", Value::String(Bytes::from_static(b"ab\xffcd")))],
             ..Default::default()
         };
         let built = build_span_batch(&request(vec![good, bad]), &context()).unwrap();
@@ -666,9 +515,7 @@ mod tests {
         assert_eq!(built.rejected, 1);
         assert_eq!(
             built.rejections,
-            vec![
-                "resource_spans[0].scope_spans[0].spans[1].attributes[0].value (byte 2): not valid UTF-8"
-            ]
+            vec!["resource_spans[0].scope_spans[0].spans[1].attributes[0].value (byte 2): not valid UTF-8"]
         );
         assert_eq!(built.batch.unwrap().num_rows(), 1);
     }
@@ -684,14 +531,7 @@ mod tests {
                 attribute(
                     "a",
                     Value::Array(crate::otlp_messages::ArrayValue {
-                        values: vec![
-                            AnyValue {
-                                value: Some(Value::Int(1)),
-                            },
-                            AnyValue {
-                                value: Some(Value::Int(2)),
-                            },
-                        ],
+                        values: vec![AnyValue { value: Some(Value::Int(1)) }, AnyValue { value: Some(Value::Int(2)) }],
                     }),
                 ),
             ],
@@ -701,30 +541,9 @@ mod tests {
         let batch = built.batch.unwrap();
         let map = batch.column_by_name("attributes").unwrap().as_map();
         let values = map.values().as_struct();
-        assert_eq!(
-            values
-                .column_by_name("string")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "text"
-        );
-        assert_eq!(
-            values
-                .column_by_name("int")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .value(1),
-            -5
-        );
+        assert_eq!(values.column_by_name("string").unwrap().as_string::<i32>().value(0), "text");
+        assert_eq!(values.column_by_name("int").unwrap().as_primitive::<arrow::datatypes::Int64Type>().value(1), -5);
         assert!(values.column_by_name("int").unwrap().is_null(0));
-        assert_eq!(
-            values
-                .column_by_name("json")
-                .unwrap()
-                .as_string::<i32>()
-                .value(4),
-            "[1,2]"
-        );
+        assert_eq!(values.column_by_name("json").unwrap().as_string::<i32>().value(4), "[1,2]");
     }
 }

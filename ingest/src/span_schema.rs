@@ -142,11 +142,7 @@ pub fn link_fields() -> Fields {
 }
 
 fn list_of(fields: Fields) -> DataType {
-    DataType::List(Arc::new(Field::new(
-        "item",
-        DataType::Struct(fields),
-        false,
-    )))
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(fields), false)))
 }
 
 static SPAN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -187,20 +187,14 @@ impl SpanStore {
         let spans_directory = config.data_directory.join(SPANS_DIRECTORY);
         let wal_directory = config.data_directory.join(WAL_DIRECTORY);
         for directory in [&spans_directory, &wal_directory] {
-            std::fs::create_dir_all(directory).map_err(|source| StoreError::Io {
-                path: directory.clone(),
-                source,
-            })?;
+            std::fs::create_dir_all(directory).map_err(|source| StoreError::Io { path: directory.clone(), source })?;
         }
         let report = recover(&config, &spans_directory, &wal_directory)?;
         let last_segment = list_segments(&wal_directory)?.last().copied().unwrap_or(0);
         let first_id = next_segment_id(last_segment);
         let segment = SegmentWriter::create(&wal_directory, first_id)?;
 
-        let queue = Arc::new(Queue {
-            used: AtomicUsize::new(0),
-            limit: config.queue_bytes,
-        });
+        let queue = Arc::new(Queue { used: AtomicUsize::new(0), limit: config.queue_bytes });
         let counters = Arc::new(StoreCounters::default());
         let (commands, command_receiver) = mpsc::channel();
         let (flush_sender, flush_receiver) = mpsc::channel();
@@ -232,17 +226,11 @@ impl SpanStore {
         let commit_thread = std::thread::Builder::new()
             .name("tracegap-commit".into())
             .spawn(move || commit.run())
-            .map_err(|source| StoreError::Io {
-                path: config.data_directory.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Io { path: config.data_directory.clone(), source })?;
         let flush_thread = std::thread::Builder::new()
             .name("tracegap-flush".into())
             .spawn(move || flusher.run())
-            .map_err(|source| StoreError::Io {
-                path: config.data_directory.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Io { path: config.data_directory.clone(), source })?;
         let store = SpanStore {
             commands: Mutex::new(Some(commands)),
             queue,
@@ -276,17 +264,9 @@ impl SpanStore {
             if used + bytes > limit && used > 0 {
                 return Err(StoreError::QueueFull { used, limit });
             }
-            match self.queue.used.compare_exchange_weak(
-                used,
-                used + bytes,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self.queue.used.compare_exchange_weak(used, used + bytes, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
-                    return Ok(Reservation {
-                        queue: self.queue.clone(),
-                        bytes,
-                    });
+                    return Ok(Reservation { queue: self.queue.clone(), bytes });
                 }
                 Err(now) => used = now,
             }
@@ -302,12 +282,7 @@ impl SpanStore {
         batch: RecordBatch,
     ) -> Result<(), StoreError> {
         let (done, finished) = oneshot::channel();
-        self.send(Command::Append {
-            record,
-            batch,
-            reservation,
-            done,
-        })?;
+        self.send(Command::Append { record, batch, reservation, done })?;
         finished.await.unwrap_or(Err(StoreError::Closed))
     }
 
@@ -320,11 +295,7 @@ impl SpanStore {
 
     fn send(&self, command: Command) -> Result<(), StoreError> {
         let commands = self.commands.lock().map_err(|_| StoreError::Closed)?;
-        commands
-            .as_ref()
-            .ok_or(StoreError::Closed)?
-            .send(command)
-            .map_err(|_| StoreError::Closed)
+        commands.as_ref().ok_or(StoreError::Closed)?.send(command).map_err(|_| StoreError::Closed)
     }
 
     /// Stops accepting appends, flushes everything to Parquet and waits for the threads. Blocks.
@@ -332,11 +303,7 @@ impl SpanStore {
         if let Ok(mut commands) = self.commands.lock() {
             commands.take();
         }
-        let threads = self
-            .threads
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
+        let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
         for thread in threads {
             let _ = thread.join();
         }
@@ -352,10 +319,7 @@ impl Drop for SpanStore {
 /// A segment id larger than every earlier one and than the current time in µs, so file names
 /// never repeat even when the log directory was emptied.
 fn next_segment_id(previous: u64) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
     now.max(previous + 1)
 }
 
@@ -393,12 +357,7 @@ impl CommitLoop {
                     let mut next = Some(command);
                     while let Some(command) = next.take() {
                         match command {
-                            Command::Append {
-                                record,
-                                batch,
-                                reservation,
-                                done,
-                            } => {
+                            Command::Append { record, batch, reservation, done } => {
                                 group_bytes += record.request.len();
                                 group.push((record, batch, reservation, done));
                             }
@@ -424,9 +383,7 @@ impl CommitLoop {
                     return;
                 }
             }
-            let too_old = self
-                .table_since
-                .is_some_and(|since| since.elapsed() >= self.flush_interval);
+            let too_old = self.table_since.is_some_and(|since| since.elapsed() >= self.flush_interval);
             if self.table_bytes >= self.flush_bytes || too_old {
                 self.rotate(Vec::new());
             }
@@ -437,15 +394,11 @@ impl CommitLoop {
         if group.is_empty() {
             return;
         }
-        let written = self
-            .segment
-            .append_durably(group.iter().map(|(record, ..)| record));
+        let written = self.segment.append_durably(group.iter().map(|(record, ..)| record));
         self.counters.log_syncs.fetch_add(1, Ordering::Relaxed);
         match written {
             Ok(()) => {
-                self.counters
-                    .log_records
-                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                self.counters.log_records.fetch_add(group.len() as u64, Ordering::Relaxed);
                 for (_, batch, reservation, done) in group {
                     // The batch now holds queue room by its Arrow size until it is in Parquet;
                     // the request's reservation is released when dropped here.
@@ -514,12 +467,7 @@ impl CommitLoop {
     }
 }
 
-type GroupEntry = (
-    WalRecord,
-    RecordBatch,
-    Reservation,
-    oneshot::Sender<Result<(), StoreError>>,
-);
+type GroupEntry = (WalRecord, RecordBatch, Reservation, oneshot::Sender<Result<(), StoreError>>);
 
 struct FlushLoop {
     jobs: mpsc::Receiver<FlushJob>,
@@ -553,19 +501,10 @@ impl FlushLoop {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match write_partitioned(
-                &job.batches,
-                &self.spans_directory,
-                &file_stem(job.segment_id),
-                attempt > 1,
-            ) {
+            match write_partitioned(&job.batches, &self.spans_directory, &file_stem(job.segment_id), attempt > 1) {
                 Ok(files) => {
-                    self.counters
-                        .files_written
-                        .fetch_add(files.len() as u64, Ordering::Relaxed);
-                    self.counters
-                        .spans_written
-                        .fetch_add(rows as u64, Ordering::Relaxed);
+                    self.counters.files_written.fetch_add(files.len() as u64, Ordering::Relaxed);
+                    self.counters.spans_written.fetch_add(rows as u64, Ordering::Relaxed);
                     break;
                 }
                 Err(error) => {
@@ -578,33 +517,20 @@ impl FlushLoop {
                 }
             }
         }
-        std::fs::remove_file(&job.segment_path).map_err(|source| StoreError::Io {
-            path: job.segment_path.clone(),
-            source,
-        })?;
+        std::fs::remove_file(&job.segment_path)
+            .map_err(|source| StoreError::Io { path: job.segment_path.clone(), source })?;
         if let Some(directory) = job.segment_path.parent() {
-            sync_directory(directory).map_err(|source| StoreError::Io {
-                path: directory.to_owned(),
-                source,
-            })?;
+            sync_directory(directory).map_err(|source| StoreError::Io { path: directory.to_owned(), source })?;
         }
         Ok(())
     }
 }
 
 /// Replays every log segment left in `wal_directory` into Parquet, oldest first.
-fn recover(
-    config: &StoreConfig,
-    spans_directory: &Path,
-    wal_directory: &Path,
-) -> Result<RecoveryReport, StoreError> {
+fn recover(config: &StoreConfig, spans_directory: &Path, wal_directory: &Path) -> Result<RecoveryReport, StoreError> {
     let mut report = RecoveryReport {
-        temporary_files_removed: remove_temporary_files(spans_directory).map_err(|source| {
-            StoreError::Io {
-                path: spans_directory.to_owned(),
-                source,
-            }
-        })?,
+        temporary_files_removed: remove_temporary_files(spans_directory)
+            .map_err(|source| StoreError::Io { path: spans_directory.to_owned(), source })?,
         ..RecoveryReport::default()
     };
     for id in list_segments(wal_directory)? {
@@ -617,13 +543,8 @@ fn recover(
                 source: record.source,
                 gts_keys: config.gts_keys.clone(),
             };
-            let spans =
-                decode_logged_request(record.request.clone(), &context).map_err(|error| {
-                    StoreError::Replay {
-                        path: path.clone(),
-                        message: error.to_string(),
-                    }
-                })?;
+            let spans = decode_logged_request(record.request.clone(), &context)
+                .map_err(|error| StoreError::Replay { path: path.clone(), message: error.to_string() })?;
             report.spans += spans.accepted;
             batches.extend(spans.batch);
         }
@@ -633,35 +554,20 @@ fn recover(
         match contents.stopped {
             Some((offset, reason)) if !reason.starts_with("truncated") => {
                 let damaged = wal_directory.join("damaged");
-                std::fs::create_dir_all(&damaged).map_err(|source| StoreError::Io {
-                    path: damaged.clone(),
-                    source,
-                })?;
+                std::fs::create_dir_all(&damaged).map_err(|source| StoreError::Io { path: damaged.clone(), source })?;
                 let target = damaged.join(path.file_name().unwrap_or_default());
-                std::fs::rename(&path, &target).map_err(|source| StoreError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                report.damaged.push(format!(
-                    "{}: stopped at byte {offset}: {reason}",
-                    target.display()
-                ));
+                std::fs::rename(&path, &target).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+                report.damaged.push(format!("{}: stopped at byte {offset}: {reason}", target.display()));
             }
             stopped => {
                 if let Some((offset, reason)) = stopped {
                     tracing::info!(segment = %path.display(), offset, reason, "unacknowledged torn write at the end of the log ignored");
                 }
-                std::fs::remove_file(&path).map_err(|source| StoreError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                std::fs::remove_file(&path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
             }
         }
     }
-    sync_directory(wal_directory).map_err(|source| StoreError::Io {
-        path: wal_directory.to_owned(),
-        source,
-    })?;
+    sync_directory(wal_directory).map_err(|source| StoreError::Io { path: wal_directory.to_owned(), source })?;
     Ok(report)
 }
 
@@ -693,11 +599,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        WalRecord {
-            source: Source::Grpc,
-            receive_time_nano: 5,
-            request: Bytes::from(request.encode_to_vec()),
-        }
+        WalRecord { source: Source::Grpc, receive_time_nano: 5, request: Bytes::from(request.encode_to_vec()) }
     }
 
     #[test]
@@ -706,29 +608,14 @@ mod tests {
         let wal = data.path().join(WAL_DIRECTORY);
         let mut segment = SegmentWriter::create(&wal, 42).unwrap();
         // Two hours apart: two partitions.
-        segment
-            .append_durably(&[
-                logged_request(3, 1_000),
-                logged_request(2, 7_300_000_000_000),
-            ])
-            .unwrap();
+        segment.append_durably(&[logged_request(3, 1_000), logged_request(2, 7_300_000_000_000)]).unwrap();
         drop(segment);
         let (store, report) = SpanStore::open(StoreConfig::new(data.path())).unwrap();
         assert_eq!((report.segments, report.requests, report.spans), (1, 2, 5));
         assert!(report.damaged.is_empty());
         assert_eq!(count_rows(store.spans_directory()).unwrap(), 5);
-        assert!(
-            store
-                .spans_directory()
-                .join("date=1970-01-01/hour=00/part-00000000000000000042.parquet")
-                .exists()
-        );
-        assert!(
-            store
-                .spans_directory()
-                .join("date=1970-01-01/hour=02/part-00000000000000000042.parquet")
-                .exists()
-        );
+        assert!(store.spans_directory().join("date=1970-01-01/hour=00/part-00000000000000000042.parquet").exists());
+        assert!(store.spans_directory().join("date=1970-01-01/hour=02/part-00000000000000000042.parquet").exists());
         assert!(!segment_path(&wal, 42).exists());
     }
 
@@ -737,12 +624,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let wal = data.path().join(WAL_DIRECTORY);
         let mut segment = SegmentWriter::create(&wal, 7).unwrap();
-        segment
-            .append_durably(&[
-                logged_request(3, 1_000),
-                logged_request(2, 7_300_000_000_000),
-            ])
-            .unwrap();
+        segment.append_durably(&[logged_request(3, 1_000), logged_request(2, 7_300_000_000_000)]).unwrap();
         drop(segment);
         // A first replay that wrote every file, then "crashed" before deleting the segment.
         let batches: Vec<_> = read_segment(&segment_path(&wal, 7))
@@ -750,15 +632,8 @@ mod tests {
             .records
             .iter()
             .map(|record| {
-                let context = BatchContext {
-                    receive_time_nano: 5,
-                    source: Source::Grpc,
-                    gts_keys: Default::default(),
-                };
-                decode_logged_request(record.request.clone(), &context)
-                    .unwrap()
-                    .batch
-                    .unwrap()
+                let context = BatchContext { receive_time_nano: 5, source: Source::Grpc, gts_keys: Default::default() };
+                decode_logged_request(record.request.clone(), &context).unwrap().batch.unwrap()
             })
             .collect();
         let spans = data.path().join(SPANS_DIRECTORY);
@@ -772,27 +647,14 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let (store, _) = SpanStore::open(StoreConfig::new(data.path())).unwrap();
         let record = logged_request(4, 1_000);
-        let context = BatchContext {
-            receive_time_nano: 5,
-            source: Source::Grpc,
-            gts_keys: Default::default(),
-        };
-        let batch = decode_logged_request(record.request.clone(), &context)
-            .unwrap()
-            .batch
-            .unwrap();
+        let context = BatchContext { receive_time_nano: 5, source: Source::Grpc, gts_keys: Default::default() };
+        let batch = decode_logged_request(record.request.clone(), &context).unwrap().batch.unwrap();
         let reservation = store.reserve(record.request.len()).unwrap();
         store.append(reservation, record, batch).await.unwrap();
         assert_eq!(count_rows(store.spans_directory()).unwrap(), 0);
         store.flush().await.unwrap();
         assert_eq!(count_rows(store.spans_directory()).unwrap(), 4);
-        assert_eq!(
-            list_segments(&data.path().join(WAL_DIRECTORY))
-                .unwrap()
-                .len(),
-            1,
-            "only the new, empty segment"
-        );
+        assert_eq!(list_segments(&data.path().join(WAL_DIRECTORY)).unwrap().len(), 1, "only the new, empty segment");
         assert_eq!(store.queue_usage().0, 0, "the queue is empty once flushed");
     }
 
@@ -803,13 +665,7 @@ mod tests {
         config.queue_bytes = 1000;
         let (store, _) = SpanStore::open(config).unwrap();
         let first = store.reserve(600).unwrap();
-        assert!(matches!(
-            store.reserve(600),
-            Err(StoreError::QueueFull {
-                used: 600,
-                limit: 1000
-            })
-        ));
+        assert!(matches!(store.reserve(600), Err(StoreError::QueueFull { used: 600, limit: 1000 })));
         drop(first);
         // An empty queue always admits one request, however large, so big requests can't starve.
         let _big = store.reserve(5000).unwrap();

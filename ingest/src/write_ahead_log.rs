@@ -34,10 +34,7 @@ pub enum WalError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
-    move |source| WalError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| WalError::Io { path: path.to_owned(), source }
 }
 
 /// One logged request.
@@ -110,21 +107,11 @@ impl SegmentWriter {
     pub fn create(directory: &Path, id: u64) -> Result<SegmentWriter, WalError> {
         fs::create_dir_all(directory).map_err(io_error(directory))?;
         let path = segment_path(directory, id);
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        let mut file = OpenOptions::new().create_new(true).write(true).open(&path).map_err(io_error(&path))?;
         file.write_all(MAGIC).map_err(io_error(&path))?;
         file.sync_all().map_err(io_error(&path))?;
         sync_directory(directory).map_err(io_error(directory))?;
-        Ok(SegmentWriter {
-            id,
-            path,
-            file,
-            buffer: Vec::new(),
-            records: 0,
-        })
+        Ok(SegmentWriter { id, path, file, buffer: Vec::new(), records: 0 })
     }
 
     /// The segment's id.
@@ -143,19 +130,14 @@ impl SegmentWriter {
     }
 
     /// Appends records with one write and one fsync: when this returns `Ok`, they are durable.
-    pub fn append_durably<'a>(
-        &mut self,
-        records: impl IntoIterator<Item = &'a WalRecord>,
-    ) -> Result<(), WalError> {
+    pub fn append_durably<'a>(&mut self, records: impl IntoIterator<Item = &'a WalRecord>) -> Result<(), WalError> {
         self.buffer.clear();
         for record in records {
             self.buffer.reserve(record.encoded_len());
             record.encode_into(&mut self.buffer);
             self.records += 1;
         }
-        self.file
-            .write_all(&self.buffer)
-            .map_err(io_error(&self.path))?;
+        self.file.write_all(&self.buffer).map_err(io_error(&self.path))?;
         self.file.sync_data().map_err(io_error(&self.path))?;
         if self.buffer.capacity() > 64 << 20 {
             self.buffer = Vec::new();
@@ -179,10 +161,7 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, WalError> {
     let data = Bytes::from(fs::read(path).map_err(io_error(path))?);
     let mut contents = SegmentContents::default();
     if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
-        contents.stopped = Some((
-            0,
-            "not a tracegap write-ahead log segment (bad magic)".into(),
-        ));
+        contents.stopped = Some((0, "not a tracegap write-ahead log segment (bad magic)".into()));
         return Ok(contents);
     }
     let mut rest = data.slice(MAGIC.len()..);
@@ -204,10 +183,7 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, WalError> {
         if rest.len() < RECORD_HEADER + length {
             contents.stopped = Some((
                 offset,
-                format!(
-                    "truncated record: {length} bytes announced, {} present",
-                    rest.len() - RECORD_HEADER
-                ),
+                format!("truncated record: {length} bytes announced, {} present", rest.len() - RECORD_HEADER),
             ));
             break;
         }
@@ -222,11 +198,7 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, WalError> {
             break;
         };
         let receive_time_nano = i64::from_le_bytes(payload[1..9].try_into().unwrap_or_default());
-        contents.records.push(WalRecord {
-            source,
-            receive_time_nano,
-            request: payload.slice(PAYLOAD_HEADER..),
-        });
+        contents.records.push(WalRecord { source, receive_time_nano, request: payload.slice(PAYLOAD_HEADER..) });
     }
     Ok(contents)
 }

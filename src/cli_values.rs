@@ -47,3 +47,10 @@ mod tests {
         assert!(parse_duration("soon").is_err());
     }
 }
+
+/// Parses an RFC 3339 time into ns since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    let time = chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-11-25T14:00:00Z: {e}"))?;
+    time.timestamp_nanos_opt().ok_or_else(|| format!("{text:?} is out of range"))
+}

@@ -1,6 +1,7 @@
 //! The `tracegap` command: wires the ingest, analysis and web crates together.
 
 mod bench_ingest;
+mod check;
 mod cli_values;
 mod serve;
 
@@ -19,6 +20,10 @@ struct Cli {
 enum Command {
     /// Receive OTLP traces (gRPC :4317, HTTP :4318) and store them as Parquet.
     Serve(serve::ServeArgs),
+    /// Run the checks: findings and completeness, as a table or JSON; exit 1 under --fail-under.
+    Check(check::CheckArgs),
+    /// Run a read-only SQL query over `spans` (and `findings`).
+    Sql(check::SqlArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -41,6 +46,8 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Check(args) => check::run_check(args),
+        Command::Sql(args) => check::run_sql(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
     };
     match result {

@@ -1,1 +1,44 @@
-//! Checks over the span table.
+//! tracegap's analysis: DataFusion SQL checks over the span Parquet written by ingest, producing
+//! findings (where trace propagation broke, and why) and completeness metrics.
+//!
+//! Data flows one way: [`session`] (the span table and the window) → [`check_catalog`] (the SQL
+//! files of `queries/`) → [`findings`] → [`completeness`].
+
+pub mod check_catalog;
+pub mod completeness;
+pub mod findings;
+pub mod read_only_sql;
+pub mod session;
+pub mod udfs;
+
+pub use check_catalog::{Check, Severity, load_checks};
+pub use completeness::Completeness;
+pub use findings::Finding;
+pub use session::{Analysis, AnalysisOptions};
+
+/// Errors of the analysis.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    /// DataFusion failed outside a check.
+    #[error("query failed: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A check's query failed.
+    #[error("check {id} ({origin}) failed: {source}")]
+    Check {
+        /// The check id.
+        id: String,
+        /// Where the check came from.
+        origin: String,
+        /// The error.
+        source: datafusion::error::DataFusionError,
+    },
+    /// Arrow failed converting results.
+    #[error("reading results: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The check catalogue could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] check_catalog::CatalogError),
+    /// User SQL was refused.
+    #[error("{0}")]
+    Refused(String),
+}

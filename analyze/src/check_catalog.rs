@@ -1,0 +1,176 @@
+//! The catalogue of checks: one SQL file per check, with its metadata in a TOML block comment
+//! at the top. The built-in set (`queries/` of the repository) is embedded in the binary; a
+//! directory given at run time adds checks or overrides built-in ones by id.
+//!
+//! ```sql
+//! /* check
+//! id = "orphaned_span"
+//! title = "Orphaned span"
+//! severity = "error"          # error | warning | info
+//! is_break = true             # counts against completeness
+//! meaning = "..."
+//! causes = ["...", "..."]
+//! fix = "..."
+//! */
+//! SELECT trace_id, span_id, service, span_name, time, explanation, related_trace_id, related_span_id
+//! FROM spans ...
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use serde::{Deserialize, Serialize};
+
+static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../queries");
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Informational: not a break.
+    Info,
+    /// A likely break.
+    Warning,
+    /// A certain break.
+    Error,
+}
+
+/// One check: its metadata and its SQL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    /// Stable id (`orphaned_span`).
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// Whether its findings make a trace incomplete (clock skew does not).
+    pub is_break: bool,
+    /// What a finding means.
+    pub meaning: String,
+    /// Typical causes.
+    pub causes: Vec<String>,
+    /// How to fix it.
+    pub fix: String,
+    /// The query.
+    #[serde(skip_deserializing)]
+    pub sql: String,
+    /// Where it came from (`built-in` or a file path).
+    #[serde(skip_deserializing)]
+    pub origin: String,
+}
+
+/// Errors loading checks.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A check file has no metadata block or bad metadata.
+    #[error("check {origin}: {message}")]
+    Invalid {
+        /// The file.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A directory or file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Parses one check file.
+pub fn parse_check(text: &str, origin: &str) -> Result<Check, CatalogError> {
+    let invalid = |message: String| CatalogError::Invalid { origin: origin.to_owned(), message };
+    let body = text.trim_start();
+    let rest =
+        body.strip_prefix("/* check").ok_or_else(|| invalid("must start with a `/* check` metadata block".into()))?;
+    let end = rest.find("*/").ok_or_else(|| invalid("the metadata block is not closed with `*/`".into()))?;
+    let mut check: Check = toml::from_str(&rest[..end]).map_err(|e| invalid(format!("metadata: {e}")))?;
+    check.sql = rest[end + 2..].trim().trim_end_matches(';').to_owned();
+    check.origin = origin.to_owned();
+    if check.sql.is_empty() {
+        return Err(invalid("no query after the metadata block".into()));
+    }
+    if !check.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(invalid(format!("id {:?} must be lowercase letters, digits and underscores", check.id)));
+    }
+    Ok(check)
+}
+
+/// The built-in checks, by id.
+pub fn built_in_checks() -> Result<BTreeMap<String, Check>, CatalogError> {
+    let mut checks = BTreeMap::new();
+    for file in BUILT_IN.files().filter(|f| f.path().extension().is_some_and(|e| e == "sql")) {
+        let origin = format!("built-in {}", file.path().display());
+        let text = file
+            .contents_utf8()
+            .ok_or_else(|| CatalogError::Invalid { origin: origin.clone(), message: "not UTF-8".into() })?;
+        let check = parse_check(text, &origin)?;
+        checks.insert(check.id.clone(), check);
+    }
+    Ok(checks)
+}
+
+/// The built-in checks plus those of `directory` (`*.sql`), which override built-ins by id.
+pub fn load_checks(directory: Option<&Path>) -> Result<Vec<Check>, CatalogError> {
+    let mut checks = built_in_checks()?;
+    if let Some(directory) = directory {
+        let io = |source| CatalogError::Io { path: directory.to_owned(), source };
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(directory)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| CatalogError::Io { path: path.clone(), source })?;
+            let check = parse_check(&text, &path.display().to_string())?;
+            checks.insert(check.id.clone(), check);
+        }
+    }
+    Ok(checks.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_check_parses_and_says_what_to_do() {
+        let checks = built_in_checks().unwrap();
+        assert!(checks.contains_key("orphaned_span"));
+        for check in checks.values() {
+            assert!(!check.meaning.is_empty() && !check.fix.is_empty() && !check.causes.is_empty(), "{}", check.id);
+            assert!(check.sql.to_lowercase().contains("select"), "{}", check.id);
+        }
+    }
+
+    #[test]
+    fn a_file_without_metadata_is_refused_with_its_name() {
+        let error = parse_check("SELECT 1", "mine.sql").unwrap_err();
+        assert_eq!(error.to_string(), "check mine.sql: must start with a `/* check` metadata block");
+        let error = parse_check("/* check\nid = 3\n*/ SELECT 1", "mine.sql").unwrap_err();
+        assert!(error.to_string().starts_with("check mine.sql: metadata: "), "{error}");
+    }
+
+    #[test]
+    fn a_directory_overrides_built_ins_by_id_and_adds_new_ones() {
+        let directory = tempfile::tempdir().unwrap();
+        let meta = |id: &str| {
+            format!(
+                "/* check\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"info\"\nis_break = false\nmeaning = \"m\"\ncauses = [\"c\"]\nfix = \"f\"\n*/\nSELECT 1"
+            )
+        };
+        std::fs::write(directory.path().join("a.sql"), meta("orphaned_span")).unwrap();
+        std::fs::write(directory.path().join("b.sql"), meta("my_check")).unwrap();
+        let checks = load_checks(Some(directory.path())).unwrap();
+        let orphaned = checks.iter().find(|c| c.id == "orphaned_span").unwrap();
+        assert_eq!(orphaned.severity, Severity::Info);
+        assert!(checks.iter().any(|c| c.id == "my_check"));
+    }
+}

@@ -1,0 +1,175 @@
+//! Completeness metrics. A judged trace is complete when no break finding names it (clock skew
+//! and other informational findings do not count). Completeness = complete / judged traces.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type};
+use serde::Serialize;
+
+use crate::AnalyzeError;
+use crate::session::Analysis;
+
+/// Completeness of one group of traces.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompletenessRow {
+    /// What the group is (service, `service operation`, `caller -> callee`, minute).
+    pub key: String,
+    /// Judged traces in the group.
+    pub traces: i64,
+    /// Of them, traces with a break.
+    pub broken: i64,
+    /// `(traces - broken) / traces`; 1 when there is no trace.
+    pub completeness: f64,
+}
+
+/// Calls along one service edge.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EdgeRow {
+    /// Calling service.
+    pub caller: String,
+    /// Called service (the server span's service, else `peer.service`, else `server.address`).
+    pub callee: String,
+    /// CLIENT and PRODUCER spans from caller to callee.
+    pub calls: i64,
+    /// Of them, calls whose SERVER or CONSUMER side is their child in the same trace.
+    pub propagated: i64,
+    /// Of them, calls to an instrumented callee whose server side is not in the trace.
+    pub dropped: i64,
+}
+
+/// Every completeness figure of an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Completeness {
+    /// Traces judged.
+    pub judged_traces: i64,
+    /// Traces still arriving (not judged).
+    pub pending_traces: i64,
+    /// Judged traces with a break.
+    pub broken_traces: i64,
+    /// Complete / judged; 1 when nothing was judged.
+    pub completeness: f64,
+    /// Per service (traces containing a span of the service).
+    pub by_service: Vec<CompletenessRow>,
+    /// Per root operation (entry endpoint: service and name of the root span).
+    pub by_root_operation: Vec<CompletenessRow>,
+    /// Per minute of the traces' start.
+    pub by_minute: Vec<CompletenessRow>,
+    /// Per service edge.
+    pub edges: Vec<EdgeRow>,
+}
+
+fn ratio(traces: i64, broken: i64) -> f64 {
+    if traces == 0 { 1.0 } else { (traces - broken) as f64 / traces as f64 }
+}
+
+const TRACE_SETS: &str =
+    "WITH broken AS (SELECT DISTINCT trace_id FROM findings WHERE is_break AND trace_id IS NOT NULL)";
+
+/// Computes the completeness figures; the findings must be registered (see
+/// [`crate::findings::register_findings`]).
+pub async fn completeness(analysis: &Analysis) -> Result<Completeness, AnalyzeError> {
+    let grouped = |key: &str, from: &str| {
+        format!(
+            "{TRACE_SETS}, grouped AS (SELECT DISTINCT {key} AS key, hex_id(trace_id) AS trace_id FROM {from}) \
+             SELECT key, count(*) AS traces, count(broken.trace_id) AS broken \
+             FROM grouped LEFT JOIN broken ON grouped.trace_id = broken.trace_id GROUP BY key ORDER BY key"
+        )
+    };
+    let by_service =
+        rows(analysis, &grouped("coalesce(service_name, '<no service>')", "spans WHERE trace_id IS NOT NULL")).await?;
+    let by_root_operation = rows(
+        analysis,
+        &grouped(
+            "coalesce(service_name, '<no service>') || ' ' || name",
+            "spans WHERE trace_id IS NOT NULL AND parent_span_id IS NULL",
+        ),
+    )
+    .await?;
+    let by_minute = rows(
+        analysis,
+        &grouped(
+            "to_char(date_trunc('minute', first_start), '%Y-%m-%dT%H:%M')",
+            "(SELECT trace_id, min(start_time) AS first_start FROM spans WHERE trace_id IS NOT NULL GROUP BY trace_id)",
+        ),
+    )
+    .await?;
+    let overall = rows(analysis, &grouped("'all'", "spans WHERE trace_id IS NOT NULL")).await?;
+    let (judged_traces, broken_traces) = overall.first().map(|r| (r.traces, r.broken)).unwrap_or((0, 0));
+    let pending = collect(analysis, "SELECT count(*) FROM pending_traces").await?;
+    let pending_traces = pending.first().map(|b| integer(b, 0, 0)).unwrap_or(0);
+    let edges = edges(analysis).await?;
+    Ok(Completeness {
+        judged_traces,
+        pending_traces,
+        broken_traces,
+        completeness: ratio(judged_traces, broken_traces),
+        by_service,
+        by_root_operation,
+        by_minute,
+        edges,
+    })
+}
+
+async fn collect(analysis: &Analysis, sql: &str) -> Result<Vec<RecordBatch>, AnalyzeError> {
+    Ok(analysis.context().sql(sql).await?.collect().await?)
+}
+
+fn integer(batch: &RecordBatch, column: usize, row: usize) -> i64 {
+    arrow::compute::cast(batch.column(column), &DataType::Int64)
+        .map(|c| c.as_primitive::<Int64Type>().value(row))
+        .unwrap_or(0)
+}
+
+fn text(batch: &RecordBatch, column: usize, row: usize) -> String {
+    arrow::compute::cast(batch.column(column), &DataType::Utf8)
+        .map(|c| {
+            let strings = c.as_string::<i32>();
+            if strings.is_valid(row) { strings.value(row).to_owned() } else { String::new() }
+        })
+        .unwrap_or_default()
+}
+
+async fn rows(analysis: &Analysis, sql: &str) -> Result<Vec<CompletenessRow>, AnalyzeError> {
+    let mut out = Vec::new();
+    for batch in collect(analysis, sql).await? {
+        for row in 0..batch.num_rows() {
+            let (traces, broken) = (integer(&batch, 1, row), integer(&batch, 2, row));
+            out.push(CompletenessRow {
+                key: text(&batch, 0, row),
+                traces,
+                broken,
+                completeness: ratio(traces, broken),
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
+    let sql = "WITH services AS (SELECT DISTINCT service_name FROM spans WHERE service_name IS NOT NULL), \
+        calls AS ( \
+          SELECT c.trace_id, c.span_id, coalesce(c.service_name, '<no service>') AS caller, \
+                 coalesce(min(s.service_name), c.peer_service, c.server_address, '<unknown>') AS callee, \
+                 count(s.span_id) > 0 AS propagated \
+          FROM spans c LEFT JOIN spans s ON s.trace_id = c.trace_id AND s.parent_span_id = c.span_id \
+               AND s.kind IN ('SERVER', 'CONSUMER') \
+          WHERE c.kind IN ('CLIENT', 'PRODUCER') \
+          GROUP BY c.trace_id, c.span_id, c.service_name, c.peer_service, c.server_address) \
+        SELECT caller, callee, count(*) AS calls, \
+               sum(CASE WHEN propagated THEN 1 ELSE 0 END) AS propagated, \
+               sum(CASE WHEN NOT propagated AND services.service_name IS NOT NULL THEN 1 ELSE 0 END) AS dropped \
+        FROM calls LEFT JOIN services ON services.service_name = calls.callee \
+        GROUP BY caller, callee ORDER BY caller, callee";
+    let mut out = Vec::new();
+    for batch in collect(analysis, sql).await? {
+        for row in 0..batch.num_rows() {
+            out.push(EdgeRow {
+                caller: text(&batch, 0, row),
+                callee: text(&batch, 1, row),
+                calls: integer(&batch, 2, row),
+                propagated: integer(&batch, 3, row),
+                dropped: integer(&batch, 4, row),
+            });
+        }
+    }
+    Ok(out)
+}

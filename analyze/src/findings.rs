@@ -1,0 +1,131 @@
+//! Running checks: each check's query becomes findings, every id in lowercase hex.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::datasource::MemTable;
+use serde::Serialize;
+
+use crate::AnalyzeError;
+use crate::check_catalog::{Check, Severity};
+use crate::session::Analysis;
+
+/// One break (or informational finding) in one trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The check that found it.
+    pub check: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Whether it makes its trace incomplete.
+    pub is_break: bool,
+    /// Trace id (lowercase hex).
+    pub trace_id: Option<String>,
+    /// Span id (lowercase hex).
+    pub span_id: Option<String>,
+    /// Service of the span.
+    pub service: Option<String>,
+    /// Span name.
+    pub span_name: Option<String>,
+    /// When (the span's start), ns since the epoch.
+    pub time_nano: Option<i64>,
+    /// When, RFC 3339.
+    pub time: Option<String>,
+    /// One line with the concrete values.
+    pub explanation: String,
+    /// The related trace (the other half of a break), if any.
+    pub related_trace_id: Option<String>,
+    /// The related span, if any.
+    pub related_span_id: Option<String>,
+}
+
+/// RFC 3339 (UTC, ns) of a time in ns since the epoch.
+pub fn rfc3339(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Runs the checks over the session's judged spans, in catalogue order.
+pub async fn run_checks(analysis: &Analysis, checks: &[Check]) -> Result<Vec<Finding>, AnalyzeError> {
+    let mut findings = Vec::new();
+    for check in checks {
+        let sql = format!(
+            "SELECT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
+             CAST(service AS VARCHAR) AS service, CAST(span_name AS VARCHAR) AS span_name, \
+             CAST(time AS BIGINT) AS time, CAST(explanation AS VARCHAR) AS explanation, \
+             hex_id(related_trace_id) AS related_trace_id, hex_id(related_span_id) AS related_span_id \
+             FROM ({}) AS finding ORDER BY time, trace_id, span_id",
+            check.sql
+        );
+        let failed = |source| AnalyzeError::Check { id: check.id.clone(), origin: check.origin.clone(), source };
+        let batches = analysis.context().sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+        for batch in batches {
+            let text = |index: usize| -> Result<StringArray, AnalyzeError> {
+                let column = arrow::compute::cast(batch.column(index), &DataType::Utf8)?;
+                Ok(column.as_string::<i32>().clone())
+            };
+            let (trace, span, service, name, explanation, related_trace, related_span) =
+                (text(0)?, text(1)?, text(2)?, text(3)?, text(5)?, text(6)?, text(7)?);
+            let time = arrow::compute::cast(batch.column(4), &DataType::Int64)?;
+            let time = time.as_primitive::<Int64Type>();
+            let value = |array: &StringArray, row: usize| array.is_valid(row).then(|| array.value(row).to_owned());
+            for row in 0..batch.num_rows() {
+                let time_nano = time.is_valid(row).then(|| time.value(row));
+                findings.push(Finding {
+                    check: check.id.clone(),
+                    severity: check.severity,
+                    is_break: check.is_break,
+                    trace_id: value(&trace, row),
+                    span_id: value(&span, row),
+                    service: value(&service, row),
+                    span_name: value(&name, row),
+                    time_nano,
+                    time: time_nano.map(rfc3339),
+                    explanation: value(&explanation, row).unwrap_or_default(),
+                    related_trace_id: value(&related_trace, row),
+                    related_span_id: value(&related_span, row),
+                });
+            }
+        }
+    }
+    Ok(findings)
+}
+
+/// Registers findings as the table `findings`, so SQL can join them with `spans`.
+pub fn register_findings(analysis: &Analysis, findings: &[Finding]) -> Result<(), AnalyzeError> {
+    let text = |values: Vec<Option<String>>| Arc::new(StringArray::from(values)) as ArrayRef;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("check", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("is_break", DataType::Boolean, false),
+        Field::new("trace_id", DataType::Utf8, true),
+        Field::new("span_id", DataType::Utf8, true),
+        Field::new("service", DataType::Utf8, true),
+        Field::new("span_name", DataType::Utf8, true),
+        Field::new("time_nano", DataType::Int64, true),
+        Field::new("explanation", DataType::Utf8, false),
+        Field::new("related_trace_id", DataType::Utf8, true),
+        Field::new("related_span_id", DataType::Utf8, true),
+    ]));
+    let column = |get: fn(&Finding) -> Option<String>| text(findings.iter().map(get).collect());
+    let severity = |finding: &Finding| Some(serde_json::to_value(finding.severity).ok()?.as_str()?.to_owned());
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            text(findings.iter().map(|f| Some(f.check.clone())).collect()),
+            text(findings.iter().map(severity).collect()),
+            Arc::new(BooleanArray::from(findings.iter().map(|f| f.is_break).collect::<Vec<_>>())),
+            column(|f| f.trace_id.clone()),
+            column(|f| f.span_id.clone()),
+            column(|f| f.service.clone()),
+            column(|f| f.span_name.clone()),
+            Arc::new(Int64Array::from(findings.iter().map(|f| f.time_nano).collect::<Vec<_>>())),
+            text(findings.iter().map(|f| Some(f.explanation.clone())).collect()),
+            column(|f| f.related_trace_id.clone()),
+            column(|f| f.related_span_id.clone()),
+        ],
+    )?;
+    let _ = analysis.context().deregister_table("findings");
+    analysis.context().register_table("findings", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! The DataFusion session over a data directory: the span table, the analysis window, and the
+//! judged and pending traces.
+//!
+//! Tables and views registered:
+//! - `all_spans`: every span file (`<data>/spans/`, hive partitions `date`, `hour`);
+//! - `window_spans`: the spans that started in the window (partitions outside it are pruned);
+//! - `pending_traces`: traces whose newest span arrived less than the settle time ago;
+//! - `spans`: the spans of judged traces: what the checks read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::AnalyzeError;
+use crate::udfs::register_udfs;
+
+/// Default memory limit of a query before it spills to disk.
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
+/// Default settle time: a trace whose newest span is younger is pending, not judged.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(120);
+
+/// What to analyse, and with what resources.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    /// The data directory (`spans/` under it).
+    pub data_directory: PathBuf,
+    /// Spans that started at or after this time (ns since the epoch), if set.
+    pub since_nano: Option<i64>,
+    /// ... and before this time, if set.
+    pub until_nano: Option<i64>,
+    /// Settle time for live data; `None` judges every trace (batch analysis of dumps).
+    pub settle: Option<Duration>,
+    /// "Now", ns since the epoch (the settle time counts back from it).
+    pub now_nano: i64,
+    /// Memory limit of the session; past it, operators spill to disk.
+    pub memory_limit: usize,
+    /// How far a synchronous child may outlast its parent before `premature_end` reports it.
+    pub premature_end_tolerance: Duration,
+}
+
+impl AnalysisOptions {
+    /// Judge every span of a data directory (batch analysis).
+    pub fn batch(data_directory: impl Into<PathBuf>) -> AnalysisOptions {
+        AnalysisOptions {
+            data_directory: data_directory.into(),
+            since_nano: None,
+            until_nano: None,
+            settle: None,
+            now_nano: now_nano(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            premature_end_tolerance: Duration::from_millis(1),
+        }
+    }
+}
+
+/// The current time in ns since the epoch.
+pub fn now_nano() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// An open analysis session.
+pub struct Analysis {
+    context: SessionContext,
+    options: AnalysisOptions,
+}
+
+impl Analysis {
+    /// Opens a session over the data directory.
+    pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
+            .build_arc()?;
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
+        let context = SessionContext::new_with_config_rt(config, runtime);
+        register_udfs(&context);
+        register_span_table(&context, &options.data_directory).await?;
+        let analysis = Analysis { context, options };
+        analysis.register_views().await?;
+        Ok(analysis)
+    }
+
+    /// The DataFusion session.
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// The options the session was opened with.
+    pub fn options(&self) -> &AnalysisOptions {
+        &self.options
+    }
+
+    async fn register_views(&self) -> Result<(), AnalyzeError> {
+        let mut window = vec!["TRUE".to_owned()];
+        if let Some(since) = self.options.since_nano {
+            window.push(format!("CAST(start_time AS BIGINT) >= {since}"));
+            window.push(format!("date >= '{}'", date_of(since)));
+        }
+        if let Some(until) = self.options.until_nano {
+            window.push(format!("CAST(start_time AS BIGINT) < {until}"));
+            window.push(format!("date <= '{}'", date_of(until)));
+        }
+        let pending = match self.options.settle {
+            Some(settle) => format!(
+                "SELECT trace_id FROM window_spans GROUP BY trace_id \
+                 HAVING max(CAST(receive_time AS BIGINT)) > {}",
+                self.options.now_nano - settle.as_nanos() as i64
+            ),
+            None => "SELECT trace_id FROM window_spans WHERE FALSE".to_owned(),
+        };
+        for statement in [
+            format!("CREATE VIEW window_spans AS SELECT * FROM all_spans WHERE {}", window.join(" AND ")),
+            format!("CREATE VIEW pending_traces AS {pending}"),
+            format!(
+                "CREATE VIEW settings AS SELECT CAST({} AS BIGINT) AS premature_end_tolerance_nano",
+                self.options.premature_end_tolerance.as_nanos()
+            ),
+            "CREATE VIEW spans AS SELECT * FROM window_spans \
+             WHERE trace_id IS NULL OR trace_id NOT IN (SELECT trace_id FROM pending_traces WHERE trace_id IS NOT NULL)"
+                .to_owned(),
+        ] {
+            self.context.sql(&statement).await?.collect().await?;
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM-DD` of a time in ns since the epoch, as the partition directories name it.
+fn date_of(nanos: i64) -> String {
+    let hour = nanos.div_euclid(3_600_000_000_000);
+    let directory = tracegap_ingest::parquet_files::partition_directory(hour);
+    let first = directory.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+    first.trim_start_matches("date=").to_owned()
+}
+
+async fn register_span_table(context: &SessionContext, data_directory: &Path) -> Result<(), AnalyzeError> {
+    let schema = tracegap_ingest::span_schema();
+    let spans = data_directory.join(tracegap_ingest::parquet_files::SPANS_DIRECTORY);
+    let has_files =
+        tracegap_ingest::parquet_files::list_span_files(&spans).map(|files| !files.is_empty()).unwrap_or(false);
+    if !has_files {
+        // An empty table with the same columns, partition columns included.
+        let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(datafusion::arrow::datatypes::Field::new("date", DataType::Utf8, true)));
+        fields.push(Arc::new(datafusion::arrow::datatypes::Field::new("hour", DataType::Utf8, true)));
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+        context.register_table("all_spans", Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        return Ok(());
+    }
+    let url = ListingTableUrl::parse(format!("{}/", spans.canonicalize().unwrap_or(spans.clone()).display()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    context.register_table("all_spans", Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}

@@ -1,0 +1,26 @@
+/* check
+id = "clock_skew"
+title = "Clock skew between hosts"
+severity = "info"
+is_break = false
+meaning = "A child on another host than its parent starts before the parent or ends after it: the hosts' clocks disagree. The trace is complete; its timeline is shifted. The estimated delta is computed as Jaeger does: the child, shifted to sit in the middle of its parent."
+causes = [
+  "Hosts without NTP/chrony, or a VM whose clock drifted after a pause.",
+  "Containers on different nodes with clocks a few milliseconds apart, visible on fast calls.",
+]
+fix = "Synchronise clocks (chrony, NTP); the trace is still usable: backends such as Jaeger can adjust the displayed times."
+*/
+SELECT c.trace_id, c.span_id, c.service_name AS service, c.name AS span_name, c.start_time AS time,
+       'child on host ' || coalesce(c.host_id, c.host_name) || ' lies outside its parent on host ' ||
+         coalesce(p.host_id, p.host_name) || '; estimated skew ' ||
+         CAST((CASE WHEN c.duration_nano <= p.duration_nano
+                    THEN CAST(p.start_time AS BIGINT) + (p.duration_nano - c.duration_nano) / 2 - CAST(c.start_time AS BIGINT)
+                    ELSE CAST(p.start_time AS BIGINT) - CAST(c.start_time AS BIGINT) END) / 1000 AS VARCHAR) || ' µs'
+         AS explanation,
+       NULL AS related_trace_id, p.span_id AS related_span_id
+FROM spans c
+JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+WHERE coalesce(c.host_id, c.host_name) IS NOT NULL AND coalesce(p.host_id, p.host_name) IS NOT NULL
+  AND coalesce(c.host_id, c.host_name) <> coalesce(p.host_id, p.host_name)
+  AND c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
+  AND (c.start_time < p.start_time OR c.end_time > p.end_time)

@@ -1,0 +1,28 @@
+/* check
+id = "orphaned_span"
+title = "Orphaned span"
+severity = "error"
+is_break = true
+meaning = "The span names a parent span id, but no span with that id is in its trace: the parent was never received, or was exported under another trace id. Backends show the span under a 'missing parent' placeholder and flag the trace as incomplete."
+causes = [
+  "The parent's service does not export (sampling decision not propagated, exporter misconfigured or failing), or exported to another backend.",
+  "The parent span was never ended (a Go `span.End()` missing on an error path), so it was never exported.",
+  "A proxy or middleware forwarded the incoming traceparent/B3 headers without creating or exporting its own span.",
+  "The parent was dropped: exporter queue full, batch rejected, collector tail sampling kept the child but not the parent.",
+]
+fix = "Find the service that owns the missing parent id (the related span) and make sure it exports every span it starts: end spans with `defer span.End()`, propagate the sampling decision (parent-based sampler), and keep proxies either transparent (forward headers without spans) or fully instrumented."
+*/
+WITH trace_sizes AS (
+  SELECT trace_id, count(*) AS span_count FROM spans WHERE trace_id IS NOT NULL GROUP BY trace_id
+),
+present AS (
+  SELECT DISTINCT trace_id, span_id FROM spans WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
+)
+SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
+       'parent ' || hex_id(s.parent_span_id) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
+         AS explanation,
+       NULL AS related_trace_id, s.parent_span_id AS related_span_id
+FROM spans s
+JOIN trace_sizes t ON t.trace_id = s.trace_id
+LEFT JOIN present p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+WHERE s.parent_span_id IS NOT NULL AND s.parent_span_id <> 0 AND p.span_id IS NULL

@@ -1,0 +1,224 @@
+//! `tracegap check` and `tracegap sql`: the checks over a data directory, for people and CI.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use tracegap_analyze::completeness::{Completeness, completeness};
+use tracegap_analyze::findings::{Finding, register_findings, run_checks};
+use tracegap_analyze::read_only_sql::query_read_only;
+use tracegap_analyze::session::now_nano;
+use tracegap_analyze::{Analysis, AnalysisOptions, load_checks};
+
+use crate::cli_values::{parse_duration, parse_size, parse_time};
+use crate::serve::DEFAULT_DATA_DIRECTORY;
+
+/// Output format of `tracegap check`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A readable table.
+    Table,
+    /// JSON: a `summary` object and a `findings` array.
+    Json,
+}
+
+/// What to analyse.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Data directory written by `tracegap serve`.
+    #[arg(long = "data", env = "TRACEGAP_DATA", default_value = DEFAULT_DATA_DIRECTORY)]
+    pub data_directory: PathBuf,
+    /// Only spans that started at or after this time (RFC 3339, e.g. 2026-11-25T14:00:00Z).
+    #[arg(long, value_parser = parse_time, conflicts_with = "last")]
+    pub since: Option<i64>,
+    /// Only spans that started before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time, conflicts_with = "last")]
+    pub until: Option<i64>,
+    /// Only spans that started in this last period (e.g. 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub last: Option<Duration>,
+    /// A trace whose newest span arrived less than this ago is pending, not judged.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub settle: Duration,
+    /// Memory for the analysis; past it, DataFusion spills to disk.
+    #[arg(long, env = "TRACEGAP_MEMORY_LIMIT", default_value = "2GiB", value_parser = parse_size)]
+    pub memory_limit: usize,
+    /// How far a synchronous child may outlast its parent before premature_end reports it.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub premature_end_tolerance: Duration,
+}
+
+impl SourceArgs {
+    fn options(&self) -> AnalysisOptions {
+        let now = now_nano();
+        let since = self.last.map(|last| now - last.as_nanos() as i64).or(self.since);
+        AnalysisOptions {
+            data_directory: self.data_directory.clone(),
+            since_nano: since,
+            until_nano: self.until,
+            settle: (!self.settle.is_zero()).then_some(self.settle),
+            now_nano: now,
+            memory_limit: self.memory_limit,
+            premature_end_tolerance: self.premature_end_tolerance,
+        }
+    }
+}
+
+/// Options of `tracegap check`.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Exit 1 when completeness is under this ratio (a CI gate), e.g. 0.99.
+    #[arg(long)]
+    pub fail_under: Option<f64>,
+    /// A directory of check files (*.sql) adding to or overriding the built-in checks.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+}
+
+/// Options of `tracegap sql`.
+#[derive(Args, Debug, Clone)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Most rows printed.
+    #[arg(long, default_value_t = 1000)]
+    pub max_rows: usize,
+    /// The query, over `spans` (and `findings`, `all_spans`, `pending_traces`).
+    pub query: String,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
+}
+
+/// Runs `tracegap check`.
+pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let checks = load_checks(args.queries.as_deref())?;
+    let (findings, summary) = runtime()?.block_on(async {
+        let analysis = Analysis::open(args.source.options()).await?;
+        let findings = run_checks(&analysis, &checks).await?;
+        register_findings(&analysis, &findings)?;
+        let summary = completeness(&analysis).await?;
+        anyhow::Ok((findings, summary))
+    })?;
+    match args.format {
+        Format::Table => print_table(&findings, &summary),
+        Format::Json => {
+            let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
+            for finding in &findings {
+                *by_check.entry(finding.check.as_str()).or_default() += 1;
+            }
+            let json = serde_json::json!({"summary": {
+                "judged_traces": summary.judged_traces,
+                "pending_traces": summary.pending_traces,
+                "broken_traces": summary.broken_traces,
+                "completeness": summary.completeness,
+                "findings_by_check": by_check,
+                "by_service": summary.by_service,
+                "by_root_operation": summary.by_root_operation,
+                "by_minute": summary.by_minute,
+                "edges": summary.edges,
+            }, "findings": findings});
+            println!("{json:#}");
+        }
+    }
+    if let Some(threshold) = args.fail_under
+        && summary.completeness < threshold
+    {
+        eprintln!("tracegap: completeness {:.4} is under --fail-under {threshold}", summary.completeness);
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(findings: &[Finding], summary: &Completeness) {
+    println!(
+        "completeness {:.2}%: {} of {} judged traces complete, {} broken, {} pending",
+        summary.completeness * 100.0,
+        summary.judged_traces - summary.broken_traces,
+        summary.judged_traces,
+        summary.broken_traces,
+        summary.pending_traces
+    );
+    if findings.is_empty() {
+        println!("no findings");
+    } else {
+        println!();
+        println!(
+            "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} EXPLANATION",
+            "CHECK", "SEVERITY", "TRACE", "SPAN", "SERVICE", "SPAN NAME"
+        );
+        for finding in findings {
+            let severity = serde_json::to_value(finding.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!(
+                "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} {}",
+                finding.check,
+                severity,
+                finding.trace_id.as_deref().unwrap_or("-"),
+                finding.span_id.as_deref().unwrap_or("-"),
+                clip(finding.service.as_deref().unwrap_or("-"), 16),
+                clip(finding.span_name.as_deref().unwrap_or("-"), 24),
+                finding.explanation
+            );
+        }
+    }
+    if !summary.by_service.is_empty() {
+        println!();
+        println!("{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
+        for row in &summary.by_service {
+            println!(
+                "{:<32} {:>8} {:>8} {:>11.2}%",
+                clip(&row.key, 32),
+                row.traces,
+                row.broken,
+                row.completeness * 100.0
+            );
+        }
+    }
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut clipped: String = text.chars().take(width - 1).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+/// Runs `tracegap sql`.
+pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let checks = load_checks(None)?;
+    let result = runtime()?.block_on(async {
+        let analysis = Analysis::open(args.source.options()).await?;
+        if args.query.to_lowercase().contains("findings") {
+            let findings = run_checks(&analysis, &checks).await?;
+            register_findings(&analysis, &findings)?;
+        } else {
+            register_findings(&analysis, &[])?;
+        }
+        query_read_only(&analysis, &args.query, args.max_rows).await
+    });
+    match result {
+        Ok(batches) => {
+            println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("tracegap sql: {error}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -110,7 +110,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok((findings, summary))
     })?;
     match args.format {
-        Format::Table => print_table(&findings, &summary),
+        Format::Table => print_table(&findings, &summary, &checks),
         Format::Json => {
             let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
             for finding in &findings {
@@ -126,7 +126,10 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "by_root_operation": summary.by_root_operation,
                 "by_minute": summary.by_minute,
                 "edges": summary.edges,
-            }, "findings": findings});
+            }, "findings": findings, "checks": checks.iter().map(|check| serde_json::json!({
+                "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
+                "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
+            })).collect::<Vec<_>>()});
             println!("{json:#}");
         }
     }
@@ -139,7 +142,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(findings: &[Finding], summary: &Completeness) {
+fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_analyze::Check]) {
     println!(
         "completeness {:.2}%: {} of {} judged traces complete, {} broken, {} pending",
         summary.completeness * 100.0,
@@ -172,6 +175,15 @@ fn print_table(findings: &[Finding], summary: &Completeness) {
                 finding.explanation
             );
         }
+    }
+    let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    for check in checks.iter().filter(|c| found.contains(c.id.as_str())) {
+        println!();
+        println!("{}: {}. {}", check.id, check.title, check.meaning);
+        if let Some(cause) = check.causes.first() {
+            println!("  usually: {cause}");
+        }
+        println!("  fix: {}", check.fix);
     }
     if !summary.by_service.is_empty() {
         println!();

@@ -51,6 +51,9 @@ def test_check_reports_findings_and_gates_on_completeness(start_server):
     table = tracegap("check", "--data", data, "--settle", "0s")
     assert table.returncode == 0
     assert table.stdout.startswith("completeness 20.00%: 1 of 5 judged traces complete, 4 broken, 0 pending")
+    assert "orphaned_span: Orphaned span." in table.stdout and "  fix: " in table.stdout
+    catalogue = {check["id"]: check for check in report["checks"]}
+    assert catalogue["missing_parent"]["causes"][0].startswith("HTTP call made without the request context")
 
     # Received moments ago: with the default settle time, every trace is still pending.
     live = json.loads(tracegap("check", "--data", data, "--format", "json").stdout)["summary"]

@@ -3,7 +3,7 @@ id = "orphaned_span"
 title = "Orphaned span"
 severity = "error"
 is_break = true
-meaning = "The span names a parent span id, but no span with that id is in its trace: the parent was never received, or was exported under another trace id. Backends show the span under a 'missing parent' placeholder and flag the trace as incomplete."
+meaning = "The span names a parent span id, but no span with that id is in its trace: the parent was never received, or was exported under another trace id. Backends show the span under a stand-in 'missing parent' node and flag the trace as incomplete."
 causes = [
   "The parent's service does not export (sampling decision not propagated, exporter misconfigured or failing), or exported to another backend.",
   "The parent span was never ended (a Go `span.End()` missing on an error path), so it was never exported.",

@@ -51,39 +51,22 @@ impl ScalarUDFImpl for HexId {
         let array = input.into_array(rows)?;
         let mut out = StringBuilder::with_capacity(array.len(), array.len() * 32);
         match array.data_type() {
-            DataType::FixedSizeBinary(_) => {
-                let ids = array.as_fixed_size_binary();
-                for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
-                }
-            }
-            DataType::Binary => {
-                let ids = array.as_binary::<i32>();
-                for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
-                }
-            }
-            DataType::LargeBinary => {
-                let ids = array.as_binary::<i64>();
-                for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
-                }
-            }
-            DataType::BinaryView => {
-                let ids = array.as_binary_view();
-                for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
-                }
-            }
             DataType::UInt64 => {
                 let ids = array.as_primitive::<UInt64Type>();
                 for row in 0..ids.len() {
                     out.append_option(ids.is_valid(row).then(|| format!("{:016x}", ids.value(row))));
                 }
             }
-            DataType::Null => {
-                for _ in 0..array.len() {
-                    out.append_null();
+            DataType::FixedSizeBinary(_)
+            | DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::Null => {
+                // Every binary form reads the same once cast to plain binary.
+                let binary = arrow::compute::cast(&array, &DataType::Binary)?;
+                let ids = binary.as_binary::<i32>();
+                for row in 0..ids.len() {
+                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
                 }
             }
             other => return exec_err!("hex_id takes a binary id or a uint64 span id, not {other}"),

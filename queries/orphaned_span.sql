@@ -3,7 +3,7 @@ id = "orphaned_span"
 title = "Orphaned span"
 severity = "error"
 is_break = true
-meaning = "The span names a parent span id, but no span with that id is in its trace: the parent was never received, or was exported under another trace id. Backends show the span under a stand-in 'missing parent' node and flag the trace as incomplete."
+meaning = "The span names a parent span id (or a `child_of` link), but no span with that id is in its trace: the parent was never received, or was exported under another trace id. Backends show the span under a stand-in 'missing parent' node and flag the trace as incomplete."
 causes = [
   "The parent's service does not export (sampling decision not propagated, exporter misconfigured or failing), or exported to another backend.",
   "The parent span was never ended (a Go `span.End()` missing on an error path), so it was never exported.",
@@ -17,12 +17,24 @@ WITH trace_sizes AS (
 ),
 present AS (
   SELECT DISTINCT trace_id, span_id FROM spans WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
+),
+unresolved AS (
+  -- A span is an orphan when none of its parents (parent id, child_of links) is in its trace.
+  SELECT c.trace_id, c.span_id,
+         max(CASE WHEN p.span_id IS NOT NULL THEN 1 ELSE 0 END) AS found,
+         min(CASE WHEN c.via = 'parent' THEN c.parent_id END) AS missing_parent,
+         min(CASE WHEN c.via <> 'parent' THEN c.parent_id END) AS missing_link
+  FROM span_parents c
+  LEFT JOIN present p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
+  GROUP BY c.trace_id, c.span_id
 )
 SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
-       'parent ' || hex_id(s.parent_span_id) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
-         AS explanation,
-       NULL AS related_trace_id, s.parent_span_id AS related_span_id
-FROM spans s
+       CASE WHEN u.missing_parent IS NOT NULL
+            THEN 'parent ' || hex_id(u.missing_parent) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
+            ELSE 'child_of link to ' || hex_id(u.missing_link) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
+       END AS explanation,
+       NULL AS related_trace_id, coalesce(u.missing_parent, u.missing_link) AS related_span_id
+FROM unresolved u
+JOIN spans s ON s.trace_id = u.trace_id AND s.span_id = u.span_id
 JOIN trace_sizes t ON t.trace_id = s.trace_id
-LEFT JOIN present p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-WHERE s.parent_span_id IS NOT NULL AND s.parent_span_id <> 0 AND p.span_id IS NULL
+WHERE u.found = 0

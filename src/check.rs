@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tracegap_analyze::completeness::{Completeness, completeness};
-use tracegap_analyze::findings::{Finding, register_findings, run_checks};
+use tracegap_analyze::findings::{Finding, register_findings, register_views, run_checks};
 use tracegap_analyze::read_only_sql::query_read_only;
 use tracegap_analyze::session::now_nano;
-use tracegap_analyze::{Analysis, AnalysisOptions, load_checks};
+use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
 
 use crate::cli_values::{parse_duration, parse_size, parse_time};
 use crate::serve::DEFAULT_DATA_DIRECTORY;
@@ -101,16 +101,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs `tracegap check`.
 pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let checks = load_checks(args.queries.as_deref())?;
+    let catalog = load_catalog(args.queries.as_deref())?;
+    let checks = &catalog.checks;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = Analysis::open(args.source.options()).await?;
-        let findings = run_checks(&analysis, &checks).await?;
+        let findings = run_checks(&analysis, &catalog).await?;
         register_findings(&analysis, &findings)?;
         let summary = completeness(&analysis).await?;
         anyhow::Ok((findings, summary))
     })?;
     match args.format {
-        Format::Table => print_table(&findings, &summary, &checks),
+        Format::Table => print_table(&findings, &summary, checks),
         Format::Json => {
             let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
             for finding in &findings {
@@ -212,13 +213,14 @@ fn clip(text: &str, width: usize) -> String {
 
 /// Runs `tracegap sql`.
 pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
-    let checks = load_checks(None)?;
+    let catalog = load_catalog(None)?;
     let result = runtime()?.block_on(async {
         let analysis = Analysis::open(args.source.options()).await?;
         if args.query.to_lowercase().contains("findings") {
-            let findings = run_checks(&analysis, &checks).await?;
+            let findings = run_checks(&analysis, &catalog).await?;
             register_findings(&analysis, &findings)?;
         } else {
+            register_views(&analysis, &catalog.views).await?;
             register_findings(&analysis, &[])?;
         }
         query_read_only(&analysis, &args.query, args.max_rows).await

@@ -15,6 +15,9 @@
 //! SELECT trace_id, span_id, service, span_name, time, explanation, related_trace_id, related_span_id
 //! FROM spans ...
 //! ```
+//!
+//! Views shared by several checks live in `views/` (`queries/views/<name>.sql` is registered as the
+//! view `<name>` before the checks run, in name order, so a view may use the views before it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,26 @@ pub struct Check {
     pub origin: String,
 }
 
+/// A view shared by checks: `views/<name>.sql`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct View {
+    /// The view's name (the file stem).
+    pub name: String,
+    /// Its query.
+    pub sql: String,
+    /// Where it came from.
+    pub origin: String,
+}
+
+/// The checks and the views they share.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The checks, by id.
+    pub checks: Vec<Check>,
+    /// The shared views, in registration order.
+    pub views: Vec<View>,
+}
+
 /// Errors loading checks.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -101,39 +124,92 @@ pub fn parse_check(text: &str, origin: &str) -> Result<Check, CatalogError> {
     Ok(check)
 }
 
-/// The built-in checks, by id.
-pub fn built_in_checks() -> Result<BTreeMap<String, Check>, CatalogError> {
-    let mut checks = BTreeMap::new();
-    for file in BUILT_IN.files().filter(|f| f.path().extension().is_some_and(|e| e == "sql")) {
-        let origin = format!("built-in {}", file.path().display());
-        let text = file
-            .contents_utf8()
-            .ok_or_else(|| CatalogError::Invalid { origin: origin.clone(), message: "not UTF-8".into() })?;
-        let check = parse_check(text, &origin)?;
-        checks.insert(check.id.clone(), check);
+fn parse_view(text: &str, name: &str, origin: &str) -> Result<View, CatalogError> {
+    let sql = text.trim().trim_end_matches(';').to_owned();
+    if sql.is_empty() {
+        return Err(CatalogError::Invalid { origin: origin.to_owned(), message: "empty view".into() });
     }
-    Ok(checks)
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Err(CatalogError::Invalid {
+            origin: origin.to_owned(),
+            message: format!("view name {name:?} must be lowercase letters, digits and underscores"),
+        });
+    }
+    Ok(View { name: name.to_owned(), sql, origin: origin.to_owned() })
 }
 
-/// The built-in checks plus those of `directory` (`*.sql`), which override built-ins by id.
-pub fn load_checks(directory: Option<&Path>) -> Result<Vec<Check>, CatalogError> {
-    let mut checks = built_in_checks()?;
+fn is_sql(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "sql")
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn text_of(file: &'static include_dir::File<'static>, origin: &str) -> Result<&'static str, CatalogError> {
+    file.contents_utf8().ok_or_else(|| CatalogError::Invalid { origin: origin.to_owned(), message: "not UTF-8".into() })
+}
+
+/// The built-in checks by id, and views by name.
+fn built_in() -> Result<(BTreeMap<String, Check>, BTreeMap<String, View>), CatalogError> {
+    let mut checks = BTreeMap::new();
+    for file in BUILT_IN.files().filter(|f| is_sql(f.path())) {
+        let origin = format!("built-in {}", file.path().display());
+        let check = parse_check(text_of(file, &origin)?, &origin)?;
+        checks.insert(check.id.clone(), check);
+    }
+    let mut views = BTreeMap::new();
+    for file in BUILT_IN.get_dir("views").map(|d| d.files()).into_iter().flatten().filter(|f| is_sql(f.path())) {
+        let origin = format!("built-in {}", file.path().display());
+        let view = parse_view(text_of(file, &origin)?, &stem(file.path()), &origin)?;
+        views.insert(view.name.clone(), view);
+    }
+    Ok((checks, views))
+}
+
+/// The built-in checks, by id.
+pub fn built_in_checks() -> Result<BTreeMap<String, Check>, CatalogError> {
+    Ok(built_in()?.0)
+}
+
+fn sql_files(directory: &Path) -> Result<Vec<PathBuf>, CatalogError> {
+    let io = |source| CatalogError::Io { path: directory.to_owned(), source };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(directory)
+        .map_err(io)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| is_sql(path) && path.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn read(path: &Path) -> Result<String, CatalogError> {
+    std::fs::read_to_string(path).map_err(|source| CatalogError::Io { path: path.to_owned(), source })
+}
+
+/// The built-in catalogue plus the checks of `directory` (`*.sql`) and its views (`views/*.sql`),
+/// which override built-ins by id or name.
+pub fn load_catalog(directory: Option<&Path>) -> Result<Catalog, CatalogError> {
+    let (mut checks, mut views) = built_in()?;
     if let Some(directory) = directory {
-        let io = |source| CatalogError::Io { path: directory.to_owned(), source };
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(directory)
-            .map_err(io)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|e| e == "sql"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let text =
-                std::fs::read_to_string(&path).map_err(|source| CatalogError::Io { path: path.clone(), source })?;
-            let check = parse_check(&text, &path.display().to_string())?;
+        for path in sql_files(directory)? {
+            let check = parse_check(&read(&path)?, &path.display().to_string())?;
             checks.insert(check.id.clone(), check);
         }
+        let view_directory = directory.join("views");
+        if view_directory.is_dir() {
+            for path in sql_files(&view_directory)? {
+                let view = parse_view(&read(&path)?, &stem(&path), &path.display().to_string())?;
+                views.insert(view.name.clone(), view);
+            }
+        }
     }
-    Ok(checks.into_values().collect())
+    Ok(Catalog { checks: checks.into_values().collect(), views: views.into_values().collect() })
+}
+
+/// The built-in checks plus those of `directory` (see [`load_catalog`]).
+pub fn load_checks(directory: Option<&Path>) -> Result<Vec<Check>, CatalogError> {
+    Ok(load_catalog(directory)?.checks)
 }
 
 #[cfg(test)]

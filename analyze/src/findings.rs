@@ -8,7 +8,7 @@ use datafusion::datasource::MemTable;
 use serde::Serialize;
 
 use crate::AnalyzeError;
-use crate::check_catalog::{Check, Severity};
+use crate::check_catalog::{Catalog, Severity, View};
 use crate::session::Analysis;
 
 /// One break (or informational finding) in one trace.
@@ -45,10 +45,12 @@ pub fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Runs the checks over the session's judged spans, in catalogue order.
-pub async fn run_checks(analysis: &Analysis, checks: &[Check]) -> Result<Vec<Finding>, AnalyzeError> {
+/// Registers the catalogue's shared views, then runs its checks over the session's judged spans,
+/// in catalogue order.
+pub async fn run_checks(analysis: &Analysis, catalog: &Catalog) -> Result<Vec<Finding>, AnalyzeError> {
+    register_views(analysis, &catalog.views).await?;
     let mut findings = Vec::new();
-    for check in checks {
+    for check in &catalog.checks {
         let sql = format!(
             "SELECT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
              CAST(service AS VARCHAR) AS service, CAST(span_name AS VARCHAR) AS span_name, \
@@ -89,6 +91,16 @@ pub async fn run_checks(analysis: &Analysis, checks: &[Check]) -> Result<Vec<Fin
         }
     }
     Ok(findings)
+}
+
+/// Registers (or replaces) the views the checks share.
+pub async fn register_views(analysis: &Analysis, views: &[View]) -> Result<(), AnalyzeError> {
+    for view in views {
+        let failed = |source| AnalyzeError::View { name: view.name.clone(), origin: view.origin.clone(), source };
+        let statement = format!("CREATE OR REPLACE VIEW {} AS {}", view.name, view.sql);
+        analysis.context().sql(&statement).await.map_err(failed)?.collect().await.map_err(failed)?;
+    }
+    Ok(())
 }
 
 /// Registers findings as the table `findings`, so SQL can join them with `spans`.

@@ -11,7 +11,7 @@ pub mod read_only_sql;
 pub mod session;
 pub mod udfs;
 
-pub use check_catalog::{Check, Severity, load_checks};
+pub use check_catalog::{Catalog, Check, Severity, View, load_catalog, load_checks};
 pub use completeness::Completeness;
 pub use findings::Finding;
 pub use session::{Analysis, AnalysisOptions};
@@ -28,6 +28,16 @@ pub enum AnalyzeError {
         /// The check id.
         id: String,
         /// Where the check came from.
+        origin: String,
+        /// The error.
+        source: datafusion::error::DataFusionError,
+    },
+    /// A shared view of the checks could not be registered.
+    #[error("view {name} ({origin}) failed: {source}")]
+    View {
+        /// The view name.
+        name: String,
+        /// Where it came from.
         origin: String,
         /// The error.
         source: datafusion::error::DataFusionError,

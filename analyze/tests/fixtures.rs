@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tracegap_analyze::findings::run_checks;
-use tracegap_analyze::{Analysis, AnalysisOptions, load_checks};
+use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
 use tracegap_ingest::Source;
 use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, write_partitioned};
 use tracegap_ingest::request_decoding::{BodyEncoding, decode_request};
@@ -29,8 +29,8 @@ async fn findings_of(name: &str) -> Vec<String> {
     let data = tempfile::tempdir().unwrap();
     import(&fixtures().join(format!("{name}.json")), data.path());
     let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
-    let checks = load_checks(None).unwrap();
-    let mut lines: Vec<String> = run_checks(&analysis, &checks)
+    let catalog = load_catalog(None).unwrap();
+    let mut lines: Vec<String> = run_checks(&analysis, &catalog)
         .await
         .unwrap()
         .into_iter()

@@ -32,7 +32,8 @@ pub struct EdgeRow {
     pub calls: i64,
     /// Of them, calls whose SERVER or CONSUMER side is their child in the same trace.
     pub propagated: i64,
-    /// Of them, calls to an instrumented callee whose server side is not in the trace.
+    /// Of them, calls to an instrumented callee whose server side is not in the trace (the
+    /// `unpropagated_call` findings).
     pub dropped: i64,
 }
 
@@ -145,20 +146,22 @@ async fn rows(analysis: &Analysis, sql: &str) -> Result<Vec<CompletenessRow>, An
 }
 
 async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
-    let sql = "WITH services AS (SELECT DISTINCT service_name FROM spans WHERE service_name IS NOT NULL), \
-        calls AS ( \
+    // Dropped calls are exactly the `unpropagated_call` findings (the shared view), so the edge
+    // figures and the findings never disagree.
+    let sql = "WITH calls AS ( \
           SELECT c.trace_id, c.span_id, coalesce(c.service_name, '<no service>') AS caller, \
-                 coalesce(min(s.service_name), c.peer_service, c.server_address, '<unknown>') AS callee, \
-                 count(s.span_id) > 0 AS propagated \
-          FROM spans c LEFT JOIN spans s ON s.trace_id = c.trace_id AND s.parent_span_id = c.span_id \
+                 coalesce(min(s.service_name), min(u.callee), c.peer_service, c.server_address, '<unknown>') AS callee, \
+                 count(s.span_id) > 0 AS propagated, count(u.span_id) > 0 AS dropped \
+          FROM spans c \
+          LEFT JOIN spans s ON s.trace_id = c.trace_id AND (s.parent_span_id = c.span_id OR s.span_id = c.span_id) \
                AND s.kind IN ('SERVER', 'CONSUMER') \
+          LEFT JOIN unpropagated_calls u ON u.trace_id = c.trace_id AND u.span_id = c.span_id \
           WHERE c.kind IN ('CLIENT', 'PRODUCER') \
           GROUP BY c.trace_id, c.span_id, c.service_name, c.peer_service, c.server_address) \
         SELECT caller, callee, count(*) AS calls, \
                sum(CASE WHEN propagated THEN 1 ELSE 0 END) AS propagated, \
-               sum(CASE WHEN NOT propagated AND services.service_name IS NOT NULL THEN 1 ELSE 0 END) AS dropped \
-        FROM calls LEFT JOIN services ON services.service_name = calls.callee \
-        GROUP BY caller, callee ORDER BY caller, callee";
+               sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped \
+        FROM calls GROUP BY caller, callee ORDER BY caller, callee";
     let mut out = Vec::new();
     for batch in collect(analysis, sql).await? {
         for row in 0..batch.num_rows() {

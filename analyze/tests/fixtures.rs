@@ -69,3 +69,6 @@ fixture_test!(missing_parent);
 fixture_test!(invalid_id);
 fixture_test!(duplicate_span_id);
 fixture_test!(premature_end);
+fixture_test!(unpropagated_call);
+fixture_test!(broken_b3);
+fixture_test!(broken_gts);

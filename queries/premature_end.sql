@@ -17,14 +17,12 @@ SELECT c.trace_id, c.span_id, c.service_name AS service, c.name AS span_name, c.
                  ' µs after its parent ' || p.name || ' ended'
             ELSE 'ended ' || CAST((CAST(c.end_time AS BIGINT) - CAST(p.end_time AS BIGINT)) / 1000 AS VARCHAR) ||
                  ' µs after its parent ' || p.name || ' ended'
-       END || ' (same process ' || coalesce(c.service_instance_id, c.host_name || '/' || c.service_name) || ')' AS explanation,
+       END || ' (same process ' || c.process || ')' AS explanation,
        NULL AS related_trace_id, p.span_id AS related_span_id
-FROM spans c
-JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+FROM span_processes c
+JOIN span_processes p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id AND p.process = c.process
 CROSS JOIN settings
-WHERE coalesce(c.service_instance_id, c.host_name || '/' || c.service_name) =
-      coalesce(p.service_instance_id, p.host_name || '/' || p.service_name)
-  AND c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
-  AND cardinality(c.links) = 0
+WHERE c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
+  AND c.link_count = 0
   AND (CAST(c.end_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano
        OR CAST(c.start_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano)

@@ -3,6 +3,7 @@
 mod bench_ingest;
 mod check;
 mod cli_values;
+mod import;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the checks: findings and completeness, as a table or JSON; exit 1 under --fail-under.
     Check(check::CheckArgs),
+    /// Import dump files (OTLP JSON/protobuf, Jaeger, Zipkin) into the data directory.
+    Import(import::ImportArgs),
     /// Run a read-only SQL query over `spans` (and `findings`).
     Sql(check::SqlArgs),
     /// Benchmarks.
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run_check(args),
         Command::Sql(args) => check::run_sql(args),
+        Command::Import(args) => import::run(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
     };
     match result {

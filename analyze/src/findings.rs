@@ -52,7 +52,7 @@ pub async fn run_checks(analysis: &Analysis, catalog: &Catalog) -> Result<Vec<Fi
     let mut findings = Vec::new();
     for check in &catalog.checks {
         let sql = format!(
-            "SELECT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
+            "SELECT DISTINCT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
              CAST(service AS VARCHAR) AS service, CAST(span_name AS VARCHAR) AS span_name, \
              CAST(time AS BIGINT) AS time, CAST(explanation AS VARCHAR) AS explanation, \
              hex_id(related_trace_id) AS related_trace_id, hex_id(related_span_id) AS related_span_id \

@@ -2,11 +2,16 @@
 //! acknowledged span durably (write-ahead log) and then as Parquet, partitioned by hour.
 //!
 //! Data flows one way: receiver → [`request_decoding`] → [`span_batch`] → [`span_store`] →
-//! [`parquet_files`]. Nothing here knows about the checks; the Parquet schema in
+//! [`parquet_files`]. Dumps of other tools take the same road: [`dump_files`] → [`dump_import`]
+//! (with [`jaeger_json`] and [`zipkin_json`] converting to OTLP messages first). Nothing here knows about the checks; the Parquet schema in
 //! [`span_schema`] is the contract with the analysis.
 
 pub mod attribute_columns;
 pub mod content_encoding;
+pub mod dump_files;
+pub mod dump_import;
+pub mod foreign_spans;
+pub mod jaeger_json;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod otlp_json;
@@ -20,6 +25,7 @@ pub mod span_ids;
 pub mod span_schema;
 pub mod span_store;
 pub mod write_ahead_log;
+pub mod zipkin_json;
 
 pub use promoted_attributes::GtsKeys;
 pub use receiver::{Receiver, RequestLimits};

@@ -253,7 +253,7 @@ fn within(buffer: &[u8], part: &[u8]) -> bool {
 }
 
 /// Decodes a hex id (any letter case, any even length). `Err` names what is wrong.
-fn hex_id(text: Option<&str>) -> Result<Bytes, String> {
+pub(crate) fn hex_id(text: Option<&str>) -> Result<Bytes, String> {
     let Some(text) = text else {
         return Ok(Bytes::new());
     };

@@ -6,7 +6,8 @@
 -- half of the break.
 --
 -- The callee is `peer.service`, else `server.address`, else the first label of `server.address`
--- (`orders.prod.svc` -> `orders`). A failed call (status ERROR) with no callee root during it
+-- (`orders.prod.svc` -> `orders`); calls to the caller's own service and database calls are left
+-- out (Zipkin names database endpoints after the owning service). A failed call (status ERROR) with no callee root during it
 -- probably never reached the callee, and is left out. Roots are matched per second of start time,
 -- so the join stays a hash join at any volume.
 WITH services AS (
@@ -14,7 +15,7 @@ WITH services AS (
 ),
 calls AS (
   SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
-         s.http_route, s.rpc_system,
+         s.http_route, s.rpc_system, s.db_system,
          coalesce(by_peer.service_name, by_address.service_name, by_label.service_name) AS callee
   FROM spans s
   LEFT JOIN services by_peer ON by_peer.service_name = s.peer_service
@@ -45,7 +46,10 @@ unanswered AS (
   SELECT c.* FROM calls c
   LEFT JOIN (SELECT DISTINCT trace_id, caller_span_id, service_name FROM callee_sides) x
     ON x.trace_id = c.trace_id AND x.caller_span_id = c.span_id AND x.service_name = c.callee
+  -- A call to the caller's own service, or to a database, is not to an instrumented callee: Zipkin
+  -- often names a database endpoint after the service or keyspace that owns it.
   WHERE c.callee IS NOT NULL AND x.caller_span_id IS NULL
+    AND c.callee <> coalesce(c.service_name, '') AND c.db_system IS NULL
 ),
 dropped AS (
   SELECT u.* FROM unanswered u

@@ -21,6 +21,8 @@ FROM span_processes c
 JOIN span_processes p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
 WHERE c.host IS NOT NULL AND p.host IS NOT NULL AND c.host <> p.host
   AND c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
+  -- A parent without a duration (Zipkin's incomplete spans) has no known end.
+  AND p.duration_nano <> 0
   AND (c.start_time < p.start_time OR c.end_time > p.end_time)
   -- Under Zipkin's shared spans a parent id names the client and the server: the child's parent
   -- is the one on its own host.

@@ -22,7 +22,12 @@ SELECT c.trace_id, c.span_id, c.service_name AS service, c.name AS span_name, c.
 FROM span_processes c
 JOIN span_processes p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id AND p.process = c.process
 CROSS JOIN settings
-WHERE c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
+-- A SERVER or CONSUMER child, or one whose parent is marked remote, was called over the network
+-- (a browser, an uninstrumented client): not synchronous work inside the parent.
+WHERE c.kind NOT IN ('PRODUCER', 'CONSUMER', 'SERVER') AND p.kind NOT IN ('PRODUCER')
+  AND NOT coalesce(c.parent_is_remote, false)
+  -- A parent without a duration (Zipkin's incomplete spans) has no known end.
+  AND p.duration_nano <> 0
   AND c.link_count = 0
   AND (CAST(c.end_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano
        OR CAST(c.start_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano)

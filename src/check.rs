@@ -15,8 +15,8 @@ use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
 
 use tracegap_ingest::dump_files::DumpFormat;
 
-use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
 use crate::cli_values::{parse_duration, parse_size, parse_time};
+use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
 use crate::serve::DEFAULT_DATA_DIRECTORY;
 
 /// Output format of `tracegap check`.
@@ -122,7 +122,8 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None
     } else {
         let files = expand_inputs(&args.files)?;
-        let store = tempfile::Builder::new().prefix("tracegap-check-").tempdir().context("creating a temporary store")?;
+        let store =
+            tempfile::Builder::new().prefix("tracegap-check-").tempdir().context("creating a temporary store")?;
         let imported = import_files(&files, store.path(), args.input_format, &args.dump)?;
         if imported.had_problems() || args.dump.quiet {
             print_summary(&imported, &files);

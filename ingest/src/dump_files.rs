@@ -163,7 +163,16 @@ impl DumpReader {
             DumpFormat::OtlpProtobuf if head.first().is_some_and(|b| *b != 0x0a) => Layout::LengthPrefixed,
             _ => Layout::Whole,
         };
-        Ok(DumpReader { path: path.to_owned(), reader, format, layout, record_index: 0, line: 0, offset: 0, done: false })
+        Ok(DumpReader {
+            path: path.to_owned(),
+            reader,
+            format,
+            layout,
+            record_index: 0,
+            line: 0,
+            offset: 0,
+            done: false,
+        })
     }
 
     /// The detected (or given) format.
@@ -223,7 +232,10 @@ impl DumpReader {
                 let corrupt = |message: String| DumpError::Corrupt { path: self.path.clone(), message };
                 if filled < 4 {
                     self.done = true;
-                    return Err(corrupt(format!("record {} at byte {at}: length prefix cut after {filled} bytes", self.record_index + 1)));
+                    return Err(corrupt(format!(
+                        "record {} at byte {at}: length prefix cut after {filled} bytes",
+                        self.record_index + 1
+                    )));
                 }
                 let length = u32::from_be_bytes(prefix) as usize;
                 if length > MAX_RECORD_BYTES {
@@ -237,7 +249,10 @@ impl DumpReader {
                 if let Err(error) = self.reader.read_exact(&mut payload) {
                     self.done = true;
                     return Err(if error.kind() == io::ErrorKind::UnexpectedEof {
-                        corrupt(format!("record {} at byte {at}: cut short, expected {length} bytes", self.record_index + 1))
+                        corrupt(format!(
+                            "record {} at byte {at}: cut short, expected {length} bytes",
+                            self.record_index + 1
+                        ))
                     } else {
                         io(error)
                     });
@@ -273,7 +288,8 @@ pub fn detect(head: &[u8]) -> Option<DumpFormat> {
         Some(b'{') => {
             let window = String::from_utf8_lossy(&head[..head.len().min(64 << 10)]);
             let position = |key: &str| window.find(key);
-            let otlp = ["\"resourceSpans\"", "\"resource_spans\"", "\"batches\""].iter().filter_map(|k| position(k)).min();
+            let otlp =
+                ["\"resourceSpans\"", "\"resource_spans\"", "\"batches\""].iter().filter_map(|k| position(k)).min();
             let jaeger = ["\"data\"", "\"traceID\"", "\"processes\""].iter().filter_map(|k| position(k)).min();
             match (otlp, jaeger) {
                 (Some(o), Some(j)) => Some(if o < j { DumpFormat::OtlpJson } else { DumpFormat::Jaeger }),
@@ -293,7 +309,10 @@ fn describe_unrecognised(head: &[u8]) -> String {
     if head.is_empty() {
         return "empty file".into();
     }
-    let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)]).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+    let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
     format!(
         "format not recognised (starts with {shown:?}): expected OTLP JSON or protobuf, Jaeger JSON or Zipkin v2 JSON; use --format to say which"
     )

@@ -111,12 +111,16 @@ pub fn import_dumps(
 ) -> Result<ImportSummary, ImportError> {
     let bytes_read = Arc::new(AtomicU64::new(0));
     let run = format!("import-{}-{}", now_nano(), std::process::id());
-    let context = BatchContext { receive_time_nano: now_nano(), source: Source::Import, gts_keys: options.gts_keys.clone() };
+    let context =
+        BatchContext { receive_time_nano: now_nano(), source: Source::Import, gts_keys: options.gts_keys.clone() };
     let mut summary = ImportSummary::default();
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
     let mut sequence = 0u32;
-    let mut flush = |pending: &mut Vec<RecordBatch>, pending_rows: &mut usize, summary: &mut ImportSummary| -> Result<(), ImportError> {
+    let mut flush = |pending: &mut Vec<RecordBatch>,
+                     pending_rows: &mut usize,
+                     summary: &mut ImportSummary|
+     -> Result<(), ImportError> {
         if pending.is_empty() {
             return Ok(());
         }
@@ -151,7 +155,8 @@ pub fn import_dumps(
                 }
             };
             summary.records += records.len() as u64;
-            let decoded: Vec<DecodedRecord> = records.into_par_iter().map(|record| decode_record(record, &context)).collect();
+            let decoded: Vec<DecodedRecord> =
+                records.into_par_iter().map(|record| decode_record(record, &context)).collect();
             for record in decoded {
                 for problem in &record.problems {
                     observer.problem(problem);

@@ -23,8 +23,7 @@ use crate::foreign_spans::{
     text_value,
 };
 use crate::otlp_messages::{
-    Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans, ScopeSpans, Span, Status,
-    Value,
+    Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans, ScopeSpans, Span, Status, Value,
 };
 pub use crate::zipkin_json::Converted;
 
@@ -149,7 +148,8 @@ pub fn convert_jaeger(document: serde_json::Value) -> Result<Converted, String> 
             };
             match convert_span(span) {
                 Ok((scope, span)) => {
-                    let key = serde_json::to_string(&(&process.service_name, process_key(&process))).unwrap_or_default();
+                    let key =
+                        serde_json::to_string(&(&process.service_name, process_key(&process))).unwrap_or_default();
                     let entry = resources.entry(key).or_insert_with(|| (process, BTreeMap::new()));
                     entry.1.entry(scope).or_default().push(span);
                 }
@@ -208,11 +208,15 @@ fn tag_value(tag: &Tag) -> Value {
         },
         Some("int64") => match &tag.value {
             serde_json::Value::Number(n) => n.as_i64().map(Value::Int).unwrap_or_else(|| text_value(&as_text())),
-            other => other.as_str().and_then(|s| s.parse().ok()).map(Value::Int).unwrap_or_else(|| text_value(&as_text())),
+            other => {
+                other.as_str().and_then(|s| s.parse().ok()).map(Value::Int).unwrap_or_else(|| text_value(&as_text()))
+            }
         },
         Some("float64") => match &tag.value {
             serde_json::Value::Number(n) => Value::Double(n.as_f64().unwrap_or_default()),
-            other => other.as_str().and_then(|s| s.parse().ok()).map(Value::Double).unwrap_or_else(|| text_value(&as_text())),
+            other => {
+                other.as_str().and_then(|s| s.parse().ok()).map(Value::Double).unwrap_or_else(|| text_value(&as_text()))
+            }
         },
         Some("binary") => match base64::engine::general_purpose::STANDARD.decode(as_text()) {
             Ok(bytes) => Value::Bytes(Bytes::from(bytes)),
@@ -295,7 +299,12 @@ fn convert_span(jaeger: JaegerSpan) -> Result<((String, String), Span), String> 
             let name = log.fields.iter().find(|f| f.key == "event").map(tag_text).unwrap_or_default();
             let attributes: Vec<KeyValue> =
                 log.fields.iter().filter(|f| f.key != "event").map(|f| attribute(&f.key, tag_value(f))).collect();
-            Event { time_unix_nano: micros_to_nanos(log.timestamp), name: Bytes::from(name), attributes, ..Default::default() }
+            Event {
+                time_unix_nano: micros_to_nanos(log.timestamp),
+                name: Bytes::from(name),
+                attributes,
+                ..Default::default()
+            }
         })
         .collect();
     let start = micros_to_nanos(jaeger.start_time);
@@ -325,19 +334,22 @@ mod tests {
     #[test]
     fn references_become_a_parent_and_links_as_jaeger_reads_them() {
         let document = serde_json::json!({"traceID": "f77950feed55c1ce91dd8e87896623a6",
-            "processes": {"p1": {"serviceName": "svc", "tags": [{"key": "hostname", "type": "string", "value": "h1"}]}},
-            "spans": [
-              {"traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "23", "operationName": "op",
-               "references": [{"refType": "FOLLOWS_FROM", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "20"},
-                              {"refType": "CHILD_OF", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "21"},
-                              {"refType": "CHILD_OF", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "22"}],
-               "startTime": 1586160015434000u64, "duration": 34000, "processID": "p1",
-               "tags": [{"key": "span.kind", "type": "string", "value": "client"}, {"key": "n", "type": "int64", "value": 3}],
-               "logs": [{"timestamp": 1586160015434001u64, "fields": [{"key": "event", "value": "retry"}]}]},
-              {"traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "24", "processID": "p9"}
-            ]});
+        "processes": {"p1": {"serviceName": "svc", "tags": [{"key": "hostname", "type": "string", "value": "h1"}]}},
+        "spans": [
+          {"traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "23", "operationName": "op",
+           "references": [{"refType": "FOLLOWS_FROM", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "20"},
+                          {"refType": "CHILD_OF", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "21"},
+                          {"refType": "CHILD_OF", "traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "22"}],
+           "startTime": 1586160015434000u64, "duration": 34000, "processID": "p1",
+           "tags": [{"key": "span.kind", "type": "string", "value": "client"}, {"key": "n", "type": "int64", "value": 3}],
+           "logs": [{"timestamp": 1586160015434001u64, "fields": [{"key": "event", "value": "retry"}]}]},
+          {"traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "24", "processID": "p9"}
+        ]});
         let converted = convert_jaeger(document).unwrap();
-        assert_eq!(converted.rejections, vec!["data[0].spans[1]: processID \"p9\" is not in the trace's processes".to_owned()]);
+        assert_eq!(
+            converted.rejections,
+            vec!["data[0].spans[1]: processID \"p9\" is not in the trace's processes".to_owned()]
+        );
         let resource = &converted.request.resource_spans[0];
         assert_eq!(resource.resource.as_ref().unwrap().attributes[1].key.as_ref(), b"host.name");
         let span = &resource.scope_spans[0].spans[0];

@@ -15,9 +15,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::foreign_spans::{
-    STATUS_ERROR, attribute, id_bytes, kind, kind_named, micros_to_nanos, string_attribute,
-};
+use crate::foreign_spans::{STATUS_ERROR, attribute, id_bytes, kind, kind_named, micros_to_nanos, string_attribute};
 use crate::otlp_messages::{
     Event, ExportRequest, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, Value,
 };
@@ -86,11 +84,12 @@ pub fn convert_zipkin(document: serde_json::Value) -> Result<Converted, String> 
     };
     let mut converted = Converted::default();
     let mut parsed: Vec<(String, ZipkinSpan)> = Vec::new();
-    let mut parse = |place: String, element: serde_json::Value, converted: &mut Converted| {
-        match serde_json::from_value::<ZipkinSpan>(element) {
-            Ok(span) => parsed.push((place, span)),
-            Err(error) => converted.rejections.push(format!("{place}: {error}")),
-        }
+    let mut parse = |place: String, element: serde_json::Value, converted: &mut Converted| match serde_json::from_value::<
+        ZipkinSpan,
+    >(element)
+    {
+        Ok(span) => parsed.push((place, span)),
+        Err(error) => converted.rejections.push(format!("{place}: {error}")),
     };
     for (index, element) in elements.into_iter().enumerate() {
         match element {
@@ -120,10 +119,7 @@ pub fn convert_zipkin(document: serde_json::Value) -> Result<Converted, String> 
         converted.request.resource_spans.push(ResourceSpans {
             resource: Some(Resource { attributes, dropped_attributes_count: 0 }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: Bytes::from_static(b"zipkin"),
-                    ..Default::default()
-                }),
+                scope: Some(InstrumentationScope { name: Bytes::from_static(b"zipkin"), ..Default::default() }),
                 spans,
                 schema_url: Bytes::new(),
             }],
@@ -196,7 +192,9 @@ fn convert_span(zipkin: ZipkinSpan) -> Result<((String, String), Span), String> 
         _ => Bytes::new(),
     };
     let span_kind = match zipkin.kind.as_deref() {
-        Some(name) => kind_named(name).ok_or_else(|| format!("kind {name:?} is not CLIENT, SERVER, PRODUCER or CONSUMER"))?,
+        Some(name) => {
+            kind_named(name).ok_or_else(|| format!("kind {name:?} is not CLIENT, SERVER, PRODUCER or CONSUMER"))?
+        }
         None => kind::INTERNAL,
     };
     // A span without a timestamp (a fragment Zipkin could not merge) starts at its first annotation.
@@ -243,10 +241,7 @@ fn convert_span(zipkin: ZipkinSpan) -> Result<((String, String), Span), String> 
         })
         .collect();
     let local = zipkin.local_endpoint.unwrap_or_default();
-    let resource = (
-        local.service_name.unwrap_or_default(),
-        local.ipv4.or(local.ipv6).unwrap_or_default(),
-    );
+    let resource = (local.service_name.unwrap_or_default(), local.ipv4.or(local.ipv6).unwrap_or_default());
     let span = Span {
         trace_id,
         span_id,

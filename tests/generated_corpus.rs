@@ -9,6 +9,7 @@ use std::sync::Arc;
 use prost::Message;
 use tracegap_analyze::findings::run_checks;
 use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
+use tracegap_corpus::dump_writers::{DumpKind, jaeger_json, write_record, zipkin_json};
 use tracegap_corpus::{CorpusOptions, generate};
 use tracegap_ingest::Source;
 use tracegap_ingest::dump_import::{ImportObserver, ImportOptions, import_dumps};
@@ -41,10 +42,12 @@ async fn every_check_finds_exactly_the_injected_breaks_and_nothing_in_healthy_tr
     let context = BatchContext { receive_time_nano: 1, source: Source::Import, gts_keys: Arc::new(Default::default()) };
     let mut batches = Vec::new();
     let mut dump = Vec::new();
+    let mut requests = Vec::new();
     let corpus = generate(&options, |request| {
         let encoded = request.encode_to_vec();
         dump.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
         dump.extend_from_slice(&encoded);
+        requests.push(request.clone());
         let spans = build_span_batch(&request, &context).unwrap();
         assert_eq!(spans.rejected, 0);
         batches.extend(spans.batch);

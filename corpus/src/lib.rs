@@ -10,6 +10,7 @@
 //! must stay byte-identical across versions of every dependency, and `rand` does not promise a
 //! stable stream for its default generators.
 
+pub mod dump_writers;
 mod scenario;
 mod traffic;
 

@@ -1,6 +1,7 @@
 //! `tracegap check` and `tracegap sql`: the checks over a data directory, for people and CI.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -161,7 +162,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
                 "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
             })).collect::<Vec<_>>()});
-            println!("{json:#}");
+            print_out(&format!("{json:#}\n"));
         }
     }
     if let Some(threshold) = args.fail_under
@@ -178,7 +179,9 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_analyze::Check]) {
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+            out,
         "completeness {:.2}%: {} of {} judged traces complete, {} broken, {} pending",
         summary.completeness * 100.0,
         summary.judged_traces - summary.broken_traces,
@@ -187,10 +190,12 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
         summary.pending_traces
     );
     if findings.is_empty() {
-        println!("no findings");
+        let _ = writeln!(
+            out,"no findings");
     } else {
-        println!();
-        println!(
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
             "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} EXPLANATION",
             "CHECK", "SEVERITY", "TRACE", "SPAN", "SERVICE", "SPAN NAME"
         );
@@ -199,7 +204,8 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            println!(
+            let _ = writeln!(
+            out,
                 "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} {}",
                 finding.check,
                 severity,
@@ -213,18 +219,23 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
     }
     let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.check.as_str()).collect();
     for check in checks.iter().filter(|c| found.contains(c.id.as_str())) {
-        println!();
-        println!("{}: {}. {}", check.id, check.title, check.meaning);
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,"{}: {}. {}", check.id, check.title, check.meaning);
         if let Some(cause) = check.causes.first() {
-            println!("  usually: {cause}");
+            let _ = writeln!(
+            out,"  usually: {cause}");
         }
-        println!("  fix: {}", check.fix);
+        let _ = writeln!(
+            out,"  fix: {}", check.fix);
     }
     if !summary.by_service.is_empty() {
-        println!();
-        println!("{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,"{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
         for row in &summary.by_service {
-            println!(
+            let _ = writeln!(
+            out,
                 "{:<32} {:>8} {:>8} {:>11.2}%",
                 clip(&row.key, 32),
                 row.traces,
@@ -233,6 +244,13 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
             );
         }
     }
+    print_out(&out);
+}
+
+/// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
+fn print_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 fn clip(text: &str, width: usize) -> String {
@@ -261,7 +279,7 @@ pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     });
     match result {
         Ok(batches) => {
-            println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
+            print_out(&format!("{}\n", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?));
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

@@ -3,6 +3,7 @@
 mod bench_ingest;
 mod check;
 mod cli_values;
+mod generate;
 mod import;
 mod serve;
 
@@ -25,6 +26,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Import dump files (OTLP JSON/protobuf, Jaeger, Zipkin) into the data directory.
     Import(import::ImportArgs),
+    /// Generate synthetic shop traffic with every kind of break, labelled (Parquet or a dump).
+    Generate(generate::GenerateArgs),
     /// Run a read-only SQL query over `spans` (and `findings`).
     Sql(check::SqlArgs),
     /// Benchmarks.
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Check(args) => check::run_check(args),
         Command::Sql(args) => check::run_sql(args),
         Command::Import(args) => import::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
     };
     match result {

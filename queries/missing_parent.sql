@@ -15,7 +15,10 @@ causes = [
 fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.Get(ctx, ...)`, `go worker(ctx)`, `handler(newCtx, req)`), and register a composite propagator (W3C trace context + B3) on the server so every header format the callers send is extracted."
 */
 WITH roots AS (
-  SELECT * FROM spans s
+  SELECT trace_id, span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
+         server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
+         header_x_b3_spanid
+  FROM spans s
   WHERE parent_span_id IS NULL AND trace_id IS NOT NULL
     AND NOT EXISTS (SELECT 1 FROM span_parents p WHERE p.trace_id = s.trace_id AND p.span_id = s.span_id)
 ),

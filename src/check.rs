@@ -181,7 +181,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
 fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_analyze::Check]) {
     let mut out = String::new();
     let _ = writeln!(
-            out,
+        out,
         "completeness {:.2}%: {} of {} judged traces complete, {} broken, {} pending",
         summary.completeness * 100.0,
         summary.judged_traces - summary.broken_traces,
@@ -190,8 +190,7 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
         summary.pending_traces
     );
     if findings.is_empty() {
-        let _ = writeln!(
-            out,"no findings");
+        let _ = writeln!(out, "no findings");
     } else {
         let _ = writeln!(out);
         let _ = writeln!(
@@ -205,7 +204,7 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             let _ = writeln!(
-            out,
+                out,
                 "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} {}",
                 finding.check,
                 severity,
@@ -220,22 +219,18 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
     let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.check.as_str()).collect();
     for check in checks.iter().filter(|c| found.contains(c.id.as_str())) {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,"{}: {}. {}", check.id, check.title, check.meaning);
+        let _ = writeln!(out, "{}: {}. {}", check.id, check.title, check.meaning);
         if let Some(cause) = check.causes.first() {
-            let _ = writeln!(
-            out,"  usually: {cause}");
+            let _ = writeln!(out, "  usually: {cause}");
         }
-        let _ = writeln!(
-            out,"  fix: {}", check.fix);
+        let _ = writeln!(out, "  fix: {}", check.fix);
     }
     if !summary.by_service.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,"{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
+        let _ = writeln!(out, "{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
         for row in &summary.by_service {
             let _ = writeln!(
-            out,
+                out,
                 "{:<32} {:>8} {:>8} {:>11.2}%",
                 clip(&row.key, 32),
                 row.traces,

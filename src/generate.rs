@@ -75,7 +75,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         None => write_parquet(&options, &args.data_directory)?,
     };
     if let Some(path) = &args.labels {
-        let mut out = BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        let mut out =
+            BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
         for label in &corpus.labels {
             let line = serde_json::json!({"check": label.check, "trace_id": label.trace_id, "span_id": label.span_id,
                 "scenario": format!("{:?}", label.scenario)});
@@ -127,7 +128,11 @@ fn write_parquet(options: &CorpusOptions, data_directory: &std::path::Path) -> a
     Ok(corpus)
 }
 
-fn write_dump(options: &CorpusOptions, path: &std::path::Path, format: OutputFormat) -> anyhow::Result<tracegap_corpus::Corpus> {
+fn write_dump(
+    options: &CorpusOptions,
+    path: &std::path::Path,
+    format: OutputFormat,
+) -> anyhow::Result<tracegap_corpus::Corpus> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let kind = match format {

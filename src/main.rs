@@ -1,5 +1,6 @@
 //! The `tracegap` command: wires the ingest, analysis and web crates together.
 
+mod bench_import;
 mod bench_ingest;
 mod check;
 mod cli_values;
@@ -42,6 +43,8 @@ enum BenchCommand {
     /// Load a `tracegap serve` over OTLP/gRPC and OTLP/HTTP and compare with the in-process
     /// ceiling of decoding and writing the same requests.
     Ingest(bench_ingest::BenchIngestArgs),
+    /// Import a dump and compare with the ceiling of only parsing it with serde_json.
+    Import(bench_import::BenchImportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
+        Command::Bench { bench: BenchCommand::Import(args) } => bench_import::run(args),
     };
     match result {
         Ok(code) => code,

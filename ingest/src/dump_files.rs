@@ -158,6 +158,12 @@ impl DumpReader {
                 message: describe_unrecognised(&head),
             })?,
         };
+        // A JSON-lines record can be longer than the head: read the whole first line to decide.
+        let head = if format == DumpFormat::OtlpJson && !head.contains(&b'\n') && head.len() >= 64 << 10 {
+            peek_first_line(&mut reader).map_err(io)?
+        } else {
+            head
+        };
         let layout = match format {
             DumpFormat::OtlpJson if first_line_is_a_document(&head) => Layout::Lines,
             DumpFormat::OtlpProtobuf if head.first().is_some_and(|b| *b != 0x0a) => Layout::LengthPrefixed,
@@ -278,6 +284,15 @@ fn fill_at_least(reader: &mut Box<dyn BufRead + Send>, want: usize) -> io::Resul
     let rest = std::mem::replace(reader, Box::new(io::empty()));
     *reader = Box::new(BufReader::with_capacity(1 << 20, io::Cursor::new(head.clone()).chain(rest)));
     Ok(head)
+}
+
+/// The first line (up to [`MAX_RECORD_BYTES`]), without consuming it.
+fn peek_first_line(reader: &mut Box<dyn BufRead + Send>) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    (&mut *reader).take(MAX_RECORD_BYTES as u64).read_until(b'\n', &mut line)?;
+    let rest = std::mem::replace(reader, Box::new(io::empty()));
+    *reader = Box::new(BufReader::with_capacity(1 << 20, io::Cursor::new(line.clone()).chain(rest)));
+    Ok(line)
 }
 
 /// The format of a dump, from its first bytes.

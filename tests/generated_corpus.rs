@@ -81,12 +81,33 @@ async fn every_check_finds_exactly_the_injected_breaks_and_nothing_in_healthy_tr
         corpus.spans, options.traces
     );
 
-    // The same corpus as an OTLP protobuf dump (length-prefixed records), imported.
-    let file = data.path().join("corpus.otlp.bin");
-    std::fs::write(&file, &dump).unwrap();
-    let imported = tempfile::tempdir().unwrap();
-    let summary =
-        import_dumps(&[file], &imported.path().join(SPANS_DIRECTORY), &ImportOptions::default(), &mut Silent).unwrap();
-    assert_eq!(summary.spans as usize, corpus.spans);
-    assert_eq!(finding_keys(imported.path()).await, found);
+    // The same corpus written in each dump format, imported, gives the same findings.
+    let mut json_lines = Vec::new();
+    for request in &requests {
+        write_record(DumpKind::OtlpJsonLines, request, &mut json_lines).unwrap();
+    }
+    let duplicates: BTreeSet<Key> = found.iter().filter(|k| k.0 == "duplicate_span_id").cloned().collect();
+    for (name, bytes, expected) in [
+        ("corpus.otlp.bin", dump, found.clone()),
+        ("corpus.otlp.jsonl", json_lines, found.clone()),
+        ("corpus.jaeger.json", serde_json::to_vec(&jaeger_json(&requests)).unwrap(), found.clone()),
+        // Zipkin merges the spans of one service that share an id (its own UI does the same), so a
+        // span exported twice is one span there.
+        (
+            "corpus.zipkin.json",
+            serde_json::to_vec(&zipkin_json(&requests)).unwrap(),
+            found.difference(&duplicates).cloned().collect(),
+        ),
+    ] {
+        let file = data.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        let imported = tempfile::tempdir().unwrap();
+        let summary =
+            import_dumps(&[file], &imported.path().join(SPANS_DIRECTORY), &ImportOptions::default(), &mut Silent)
+                .unwrap();
+        let keys = finding_keys(imported.path()).await;
+        let (missing, extra): (Vec<_>, Vec<_>) =
+            (expected.difference(&keys).take(3).collect(), keys.difference(&expected).take(3).collect());
+        assert!(keys == expected, "{name}: {} spans imported; missing {missing:?}; extra {extra:?}", summary.spans);
+    }
 }

@@ -224,6 +224,12 @@ pub fn zipkin_json(requests: &[ExportRequest]) -> Json {
                 })
             };
             let service = lookup(b"service.name").unwrap_or_default();
+            // Zipkin names hosts by address: a stable 10.x address per host name.
+            let host = lookup(b"host.name").unwrap_or_default();
+            let address = format!(
+                "10.0.0.{}",
+                1 + host.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 250
+            );
             for scope_spans in &resource_spans.scope_spans {
                 for span in &scope_spans.spans {
                     let mut tags = serde_json::Map::new();
@@ -234,7 +240,7 @@ pub fn zipkin_json(requests: &[ExportRequest]) -> Json {
                         "traceId": hex(&span.trace_id), "id": hex(&span.span_id), "name": text(&span.name),
                         "timestamp": span.start_time_unix_nano / 1000,
                         "duration": span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) / 1000,
-                        "localEndpoint": {"serviceName": service}, "tags": tags,
+                        "localEndpoint": {"serviceName": service, "ipv4": address}, "tags": tags,
                     });
                     if let Some(kind) = kind_name(span.kind).filter(|k| *k != "internal") {
                         object["kind"] = json!(kind.to_ascii_uppercase());

@@ -313,9 +313,10 @@ pub fn detect(head: &[u8]) -> Option<DumpFormat> {
                 (None, None) => None,
             }
         }
-        Some(0x0a) => Some(DumpFormat::OtlpProtobuf),
-        // A 4-byte big-endian length prefix, then a TracesData starting with field 1.
-        Some(_) if head.len() >= 5 && head[0] == 0 && head[4] == 0x0a => Some(DumpFormat::OtlpProtobuf),
+        // Not JSON: a TracesData starts with field 1 (0x0a, which is also a newline, hence the raw
+        // first byte), or with a 4-byte big-endian length prefix and then field 1.
+        _ if head.first() == Some(&0x0a) => Some(DumpFormat::OtlpProtobuf),
+        _ if head.len() >= 5 && head[0] == 0 && head[4] == 0x0a => Some(DumpFormat::OtlpProtobuf),
         _ => None,
     }
 }

@@ -56,7 +56,8 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    fn options(&self) -> AnalysisOptions {
+    /// The analysis options these flags ask for.
+    pub fn options(&self) -> AnalysisOptions {
         let now = now_nano();
         let since = self.last.map(|last| now - last.as_nanos() as i64).or(self.since);
         AnalysisOptions {
@@ -108,32 +109,39 @@ pub struct SqlArgs {
     pub query: String,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
+}
+
+/// The analysis options for a data directory, or for dump files imported into a temporary store
+/// (kept alive by the returned directory; every trace in it is judged). Also says whether some
+/// input was skipped and that matters (no `--skip-bad`).
+pub fn prepare_source(
+    files: &[String],
+    input_format: Option<DumpFormat>,
+    dump: &DumpArgs,
+    source: &SourceArgs,
+) -> anyhow::Result<(AnalysisOptions, Option<tempfile::TempDir>, bool)> {
+    let mut options = source.options();
+    if files.is_empty() {
+        return Ok((options, None, false));
+    }
+    let files = expand_inputs(files)?;
+    let store = tempfile::Builder::new().prefix("tracegap-check-").tempdir().context("creating a temporary store")?;
+    let imported = import_files(&files, store.path(), input_format, dump)?;
+    if imported.had_problems() || dump.quiet {
+        print_summary(&imported, &files);
+    }
+    options.data_directory = store.path().to_owned();
+    options.settle = None;
+    Ok((options, Some(store), imported.had_problems() && !dump.skip_bad))
 }
 
 /// Runs `tracegap check`.
 pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.queries.as_deref())?;
     let checks = &catalog.checks;
-    let mut options = args.source.options();
-    let mut input_problems = false;
-    // Dumps go through a temporary store, and every trace in them is judged.
-    let _store = if args.files.is_empty() {
-        None
-    } else {
-        let files = expand_inputs(&args.files)?;
-        let store =
-            tempfile::Builder::new().prefix("tracegap-check-").tempdir().context("creating a temporary store")?;
-        let imported = import_files(&files, store.path(), args.input_format, &args.dump)?;
-        if imported.had_problems() || args.dump.quiet {
-            print_summary(&imported, &files);
-        }
-        input_problems = imported.had_problems() && !args.dump.skip_bad;
-        options.data_directory = store.path().to_owned();
-        options.settle = None;
-        Some(store)
-    };
+    let (options, _store, input_problems) = prepare_source(&args.files, args.input_format, &args.dump, &args.source)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = Analysis::open(options).await?;
         let findings = run_checks(&analysis, &catalog).await?;

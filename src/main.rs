@@ -4,8 +4,10 @@ mod bench_import;
 mod bench_ingest;
 mod check;
 mod cli_values;
+mod demo;
 mod generate;
 mod import;
+mod report;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run the checks: findings and completeness, as a table or JSON; exit 1 under --fail-under.
     Check(check::CheckArgs),
+    /// Write one self-contained HTML report (overview, findings, service map, broken traces).
+    Report(report::ReportArgs),
     /// Import dump files (OTLP JSON/protobuf, Jaeger, Zipkin) into the data directory.
     Import(import::ImportArgs),
     /// Generate synthetic shop traffic with every kind of break, labelled (Parquet or a dump).
@@ -57,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run_check(args),
         Command::Sql(args) => check::run_sql(args),
+        Command::Report(args) => report::run(args),
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),

@@ -2,19 +2,22 @@
 //! findings (where trace propagation broke, and why) and completeness metrics.
 //!
 //! Data flows one way: [`session`] (the span table and the window) → [`check_catalog`] (the SQL
-//! files of `queries/`) → [`findings`] → [`completeness`].
+//! files of `queries/`) → [`findings`] → [`completeness`], gathered for one window by [`snapshot`].
 
 pub mod check_catalog;
 pub mod completeness;
 pub mod findings;
 pub mod read_only_sql;
 pub mod session;
+pub mod snapshot;
+pub mod trace_spans;
 pub mod udfs;
 
 pub use check_catalog::{Catalog, Check, Severity, View, load_catalog, load_checks};
 pub use completeness::Completeness;
 pub use findings::Finding;
 pub use session::{Analysis, AnalysisOptions};
+pub use snapshot::{Snapshot, take_snapshot};
 
 /// Errors of the analysis.
 #[derive(Debug, thiserror::Error)]

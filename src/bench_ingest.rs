@@ -493,6 +493,8 @@ impl ServerProcess {
             .arg(grpc.to_string())
             .arg("--http-address")
             .arg(http.to_string())
+            .arg("--web-address")
+            .arg("127.0.0.1:0")
             .env("TRACEGAP_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -48,7 +48,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let limits = ReportLimits { traces: args.max_traces, ..ReportLimits::default() };
     let (html, summary) = runtime()?.block_on(async {
         let (snapshot, analysis) = take_snapshot(options, &catalog).await?;
-        let summary = (snapshot.completeness.completeness, snapshot.findings.len(), snapshot.completeness.judged_traces);
+        let summary =
+            (snapshot.completeness.completeness, snapshot.findings.len(), snapshot.completeness.judged_traces);
         let computed = Computed::new(window, snapshot, analysis);
         let html = render_report(&computed, &catalog, limits).await?;
         anyhow::Ok((html, summary))

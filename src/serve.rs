@@ -215,8 +215,7 @@ async fn serve(receiver: Arc<Receiver>, web: WebState, args: &ServeArgs) -> anyh
     };
     let grpc =
         tokio::spawn(tracegap_ingest::otlp_grpc::serve_grpc_on(receiver.clone(), grpc_listener, wait(stopped.clone())));
-    let http =
-        tokio::spawn(tracegap_ingest::otlp_http::serve_http_on(receiver, http_listener, wait(stopped.clone())));
+    let http = tokio::spawn(tracegap_ingest::otlp_http::serve_http_on(receiver, http_listener, wait(stopped.clone())));
     let dashboard = tokio::spawn(tracegap_web::serve_web(web_listener, web, wait(stopped.clone())));
     let demo = args.web.demo.then(|| tokio::spawn(crate::demo::run_demo(http_address, args.web.demo_rate, stopped)));
     shutdown_signal().await;

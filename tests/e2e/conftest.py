@@ -47,20 +47,27 @@ class Server:
     def start(self):
         self.grpc_port = free_port()
         self.http_port = free_port()
+        self.web_port = free_port()
         self.log_path = self.data.parent / f"{self.data.name}-server-{self.grpc_port}.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(BINARY), "serve", "--data", str(self.data),
              "--grpc-address", f"127.0.0.1:{self.grpc_port}",
-             "--http-address", f"127.0.0.1:{self.http_port}", *self.extra_args],
+             "--http-address", f"127.0.0.1:{self.http_port}",
+             "--web-address", f"127.0.0.1:{self.web_port}", *self.extra_args],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         wait_for_port(self.grpc_port, self.process)
         wait_for_port(self.http_port, self.process)
+        wait_for_port(self.web_port, self.process)
 
     @property
     def http_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     @property
     def grpc_endpoint(self) -> str:

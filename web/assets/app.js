@@ -299,7 +299,7 @@
   function attributeValue(value) {
     if (value === null || value === undefined) return '';
     if (typeof value !== 'object') return String(value);
-    for (const key of ['string', 'int', 'double', 'bool', 'bytes', 'array', 'kvlist']) {
+    for (const key of ['string', 'int', 'double', 'bool', 'bytes', 'json']) {
       if (value[key] !== undefined && value[key] !== null) return typeof value[key] === 'object' ? JSON.stringify(value[key]) : String(value[key]);
     }
     return JSON.stringify(value);

@@ -175,7 +175,8 @@ pub fn filter_findings<'a>(
 async fn findings(State(state): State<WebState>, Query(query): Query<FindingsQuery>) -> Result<Json<Value>, WebError> {
     let window = WindowQuery { window: query.window.clone(), since: query.since.clone(), until: query.until.clone() };
     let computed = snapshot_for(&state, &window).await?;
-    let nonempty = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let nonempty =
+        |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let trace_id = match nonempty(&query.trace_id) {
         Some(text) => Some(
             normalise_trace_id(&text)
@@ -209,7 +210,12 @@ async fn findings(State(state): State<WebState>, Query(query): Query<FindingsQue
 }
 
 /// A trace with its findings and the traces related to it (the other halves of its breaks).
-pub async fn trace_json(computed: &Computed, catalog: &[Check], trace_id: &str, max_spans: usize) -> Result<Value, WebError> {
+pub async fn trace_json(
+    computed: &Computed,
+    catalog: &[Check],
+    trace_id: &str,
+    max_spans: usize,
+) -> Result<Value, WebError> {
     let trace_id = normalise_trace_id(trace_id)
         .ok_or_else(|| WebError::BadRequest(format!("{:?} is not a trace id (1 to 32 hex digits)", clip(trace_id))))?;
     let spans = trace_spans(&computed.analysis, &trace_id, max_spans).await?;
@@ -262,7 +268,9 @@ pub fn service_map_json(computed: &Computed) -> Value {
         .collect();
     for edge in &summary.edges {
         for service in [&edge.caller, &edge.callee] {
-            nodes.entry(service.as_str()).or_insert_with(|| json!({"service": service, "traces": 0, "broken": 0, "completeness": 1.0}));
+            nodes
+                .entry(service.as_str())
+                .or_insert_with(|| json!({"service": service, "traces": 0, "broken": 0, "completeness": 1.0}));
         }
     }
     json!({
@@ -292,7 +300,8 @@ pub struct EdgeQuery {
 async fn edge(State(state): State<WebState>, Query(query): Query<EdgeQuery>) -> Result<Json<Value>, WebError> {
     let window = WindowQuery { window: query.window.clone(), since: query.since.clone(), until: query.until.clone() };
     let computed = snapshot_for(&state, &window).await?;
-    let summary = computed.snapshot.completeness.edges.iter().find(|e| e.caller == query.caller && e.callee == query.callee);
+    let summary =
+        computed.snapshot.completeness.edges.iter().find(|e| e.caller == query.caller && e.callee == query.callee);
     let dropped: Vec<&DroppedCall> = computed
         .snapshot
         .dropped_calls
@@ -336,9 +345,12 @@ async fn sql(
     let computed = snapshot_for(&state, &window).await?;
     let started = std::time::Instant::now();
     let limit = state.config.sql_timeout;
-    let batches = tokio::time::timeout(limit, query_read_only(&computed.analysis, &request.query, state.config.sql_max_rows))
-        .await
-        .map_err(|_| WebError::Timeout(format!("query: stopped after the {} limit", humantime::format_duration(limit))))??;
+    let batches =
+        tokio::time::timeout(limit, query_read_only(&computed.analysis, &request.query, state.config.sql_max_rows))
+            .await
+            .map_err(|_| {
+                WebError::Timeout(format!("query: stopped after the {} limit", humantime::format_duration(limit)))
+            })??;
     let mut columns: Vec<String> = Vec::new();
     let mut rows: Vec<Vec<Option<String>>> = Vec::new();
     let options = arrow::util::display::FormatOptions::default();
@@ -361,7 +373,11 @@ async fn sql(
                     .map(|(column, formatter)| {
                         column.is_valid(row).then(|| {
                             let text = formatter.value(row).to_string();
-                            if text.len() > LONGEST_CELL { format!("{}…", text.chars().take(LONGEST_CELL).collect::<String>()) } else { text }
+                            if text.len() > LONGEST_CELL {
+                                format!("{}…", text.chars().take(LONGEST_CELL).collect::<String>())
+                            } else {
+                                text
+                            }
                         })
                     })
                     .collect(),

@@ -50,9 +50,19 @@ pub fn render(computed: &Computed, check_ids: &[&str], ingest: Option<IngestFigu
     let summary = &snapshot.completeness;
     let window = label_value(&computed.window.label());
     let mut out = String::new();
-    family(&mut out, "tracegap_completeness_ratio", "gauge", "Judged traces without a break, over judged traces, in the window.");
+    family(
+        &mut out,
+        "tracegap_completeness_ratio",
+        "gauge",
+        "Judged traces without a break, over judged traces, in the window.",
+    );
     let _ = writeln!(out, "tracegap_completeness_ratio{{window=\"{window}\"}} {}", summary.completeness);
-    family(&mut out, "tracegap_service_completeness_ratio", "gauge", "Completeness of the traces that contain a span of the service.");
+    family(
+        &mut out,
+        "tracegap_service_completeness_ratio",
+        "gauge",
+        "Completeness of the traces that contain a span of the service.",
+    );
     for row in &summary.by_service {
         let _ = writeln!(
             out,
@@ -62,7 +72,9 @@ pub fn render(computed: &Computed, check_ids: &[&str], ingest: Option<IngestFigu
         );
     }
     family(&mut out, "tracegap_traces", "gauge", "Traces in the window: judged, broken, pending (still arriving).");
-    for (state, count) in [("judged", summary.judged_traces), ("broken", summary.broken_traces), ("pending", summary.pending_traces)] {
+    for (state, count) in
+        [("judged", summary.judged_traces), ("broken", summary.broken_traces), ("pending", summary.pending_traces)]
+    {
         let _ = writeln!(out, "tracegap_traces{{window=\"{window}\",state=\"{state}\"}} {count}");
     }
     family(&mut out, "tracegap_pending_traces", "gauge", "Traces whose newest span arrived within the settle time.");
@@ -83,11 +95,14 @@ pub fn render(computed: &Computed, check_ids: &[&str], ingest: Option<IngestFigu
         }
     }
     family(&mut out, "tracegap_analysis_seconds", "gauge", "How long the last analysis of the window took.");
-    let _ = writeln!(out, "tracegap_analysis_seconds{{window=\"{window}\"}} {}", snapshot.analysis_millis as f64 / 1000.0);
+    let _ =
+        writeln!(out, "tracegap_analysis_seconds{{window=\"{window}\"}} {}", snapshot.analysis_millis as f64 / 1000.0);
     if let Some(ingest) = ingest {
         family(&mut out, "tracegap_ingest_requests_total", "counter", "OTLP export requests received, by outcome.");
         let accepted = ingest.requests.saturating_sub(ingest.requests_invalid + ingest.requests_refused);
-        for (outcome, count) in [("accepted", accepted), ("invalid", ingest.requests_invalid), ("refused", ingest.requests_refused)] {
+        for (outcome, count) in
+            [("accepted", accepted), ("invalid", ingest.requests_invalid), ("refused", ingest.requests_refused)]
+        {
             let _ = writeln!(out, "tracegap_ingest_requests_total{{outcome=\"{outcome}\"}} {count}");
         }
         family(&mut out, "tracegap_ingest_spans_total", "counter", "Spans received, accepted or rejected.");

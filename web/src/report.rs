@@ -89,9 +89,7 @@ fn report_html(data: &Value) -> String {
         hash(APP_SCRIPT),
         hash(STYLE)
     );
-    let head = format!(
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">\n<style>{STYLE}</style>"
-    );
+    let head = format!("<meta http-equiv=\"Content-Security-Policy\" content=\"{policy}\">\n<style>{STYLE}</style>");
     let body_end = format!(
         "<script type=\"application/json\" id=\"tracegap-report\">{}</script>\n<script>{APP_SCRIPT}</script>",
         script_safe_json(data)

@@ -23,9 +23,7 @@ const COOKIE: &str = "tracegap_token";
 
 /// Adds the security headers and, when a token is configured, the token check.
 pub fn secure(routes: Router<WebState>, state: WebState) -> Router<WebState> {
-    routes
-        .layer(middleware::from_fn_with_state(state, require_token))
-        .layer(middleware::from_fn(security_headers))
+    routes.layer(middleware::from_fn_with_state(state, require_token)).layer(middleware::from_fn(security_headers))
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
@@ -55,8 +53,11 @@ async fn require_token(State(state): State<WebState>, request: Request, next: Ne
         && !request.uri().path().starts_with("/api/")
     {
         let rest: Vec<&str> = query.split('&').filter(|pair| !pair.starts_with("token=")).collect();
-        let location =
-            if rest.is_empty() { request.uri().path().to_owned() } else { format!("{}?{}", request.uri().path(), rest.join("&")) };
+        let location = if rest.is_empty() {
+            request.uri().path().to_owned()
+        } else {
+            format!("{}?{}", request.uri().path(), rest.join("&"))
+        };
         let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", digest(token));
         return (
             StatusCode::SEE_OTHER,

@@ -119,7 +119,8 @@ impl SnapshotCache {
         let computed = Arc::new(Computed::new(window.clone(), snapshot, analysis));
         slot.current = Some(computed.clone());
         if slots.len() > MOST_WINDOWS {
-            let oldest = slots.iter().filter(|(w, _)| *w != window).min_by_key(|(_, slot)| slot.used).map(|(w, _)| w.clone());
+            let oldest =
+                slots.iter().filter(|(w, _)| *w != window).min_by_key(|(_, slot)| slot.used).map(|(w, _)| w.clone());
             if let Some(oldest) = oldest {
                 slots.remove(&oldest);
             }

@@ -115,7 +115,7 @@ mod tests {
             Window::Range { since: None, until: None }
         );
         let range = Window::from_query(&query(None, Some("2026-11-25T10:00:00Z"), None), &default).unwrap();
-        assert_eq!(range, Window::Range { since: Some(1_764_064_800_000_000_000), until: None });
+        assert_eq!(range, Window::Range { since: Some(1_795_600_800_000_000_000), until: None });
         assert!(Window::from_query(&query(Some("soon"), None, None), &default).is_err());
         assert!(Window::from_query(&query(Some("400d"), None, None), &default).is_err());
         let backwards = query(None, Some("2026-11-25T10:00:00Z"), Some("2026-11-25T09:00:00Z"));

@@ -9,7 +9,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/tracegap-target}"
 venv="${TRACEGAP_VENV:-/var/tmp/tracegap-venv}"
 
-echo "== installing test dependencies (Python venv at $venv, npm packages)"
+echo "== installing test dependencies (Chromium, Python venv at $venv, npm packages)"
+# The dashboard tests drive Debian's Chromium (Playwright is told to use it, never downloads one).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo_if_needed=""
+  [ "$(id -u)" = 0 ] || sudo_if_needed="sudo"
+  $sudo_if_needed apt-get install -y -qq chromium >/dev/null \
+    || { $sudo_if_needed apt-get update -qq && $sudo_if_needed apt-get install -y -qq chromium >/dev/null; }
+fi
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 (cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error)

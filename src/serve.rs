@@ -72,8 +72,8 @@ pub struct WebArgs {
     /// Also send live synthetic traffic with every kind of break, for a populated dashboard.
     #[arg(long)]
     pub demo: bool,
-    /// Traces per second of demo traffic.
-    #[arg(long, default_value_t = 20)]
+    /// Traces per second of demo traffic (breaks split some of them in two).
+    #[arg(long, default_value_t = 5)]
     pub demo_rate: usize,
     /// A trace whose newest span arrived less than this ago is pending [default: 2m, 20s with --demo].
     #[arg(long, value_parser = parse_duration)]
@@ -216,6 +216,11 @@ async fn serve(receiver: Arc<Receiver>, web: WebState, args: &ServeArgs) -> anyh
     let grpc =
         tokio::spawn(tracegap_ingest::otlp_grpc::serve_grpc_on(receiver.clone(), grpc_listener, wait(stopped.clone())));
     let http = tokio::spawn(tracegap_ingest::otlp_http::serve_http_on(receiver, http_listener, wait(stopped.clone())));
+    // The first page should not wait for the first analysis.
+    for window in [web.config.default_window.clone(), web.config.metrics_window.clone()] {
+        let snapshots = web.snapshots.clone();
+        tokio::spawn(async move { snapshots.get(&window).await.map(|_| ()) });
+    }
     let dashboard = tokio::spawn(tracegap_web::serve_web(web_listener, web, wait(stopped.clone())));
     let demo = args.web.demo.then(|| tokio::spawn(crate::demo::run_demo(http_address, args.web.demo_rate, stopped)));
     shutdown_signal().await;

@@ -65,8 +65,11 @@
   }
 
   function time(nanos) {
-    if (nanos === null || nanos === undefined) return '-';
-    return new Date(Number(nanos) / 1e6).toISOString().replace('T', ' ').replace('Z', '');
+    if (nanos === null || nanos === undefined || nanos === '') return '-';
+    if (typeof nanos === 'string' && !/^-?\d+$/.test(nanos)) return nanos.replace('T', ' ').replace('Z', '');
+    const date = new Date(Number(nanos) / 1e6);
+    if (isNaN(date.getTime())) return String(nanos);
+    return date.toISOString().replace('T', ' ').replace('Z', '');
   }
 
   function duration(nanos) {
@@ -319,8 +322,8 @@
       ['parent is remote', span.parent_is_remote === undefined ? 'not said' : String(span.parent_is_remote)], ['flags', span.flags], ['trace state', span.trace_state],
       ['scope', [span.scope_name, span.scope_version].filter(Boolean).join(' ')], ['received', time(span.receive_time_nano) + ' via ' + span.source],
       ['dropped', 'attributes ' + (span.dropped_attributes_count || 0) + ', events ' + (span.dropped_events_count || 0) + ', links ' + (span.dropped_links_count || 0)]];
-    const events = (span.events || []).map((event) => h('li', {}, time(event.time_unix_nano || event.time) + ' ' + (event.name || ''), attributeTable('attributes', event.attributes)));
-    const links = (span.links || []).map((link) => h('li', {}, 'trace ', traceLink(link.trace_id), ' span ', h('span', { class: 'id' }, link.span_id || ''), attributeTable('attributes', link.attributes)));
+    const events = (span.events || []).map((event) => h('li', {}, time(event.time) + ' ' + (event.name || ''), attributeTable('attributes', event.attributes)));
+    const links = (span.links || []).map((link) => h('li', {}, 'trace ', traceLink(link.trace_id), ' span ', h('span', { class: 'id' }, link.span_id_raw || String(link.span_id || '')), attributeTable('attributes', link.attributes)));
     return h('div', { class: 'span-detail', id: 'span-detail' },
       h('h3', {}, span.name || '(no name)'),
       findings.map((finding) => h('p', { class: 'finding-note' }, h('strong', {}, finding.check + ': '), finding.explanation)),

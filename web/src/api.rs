@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tracegap_analyze::completeness::{CompletenessRow, EdgeRow};
 use tracegap_analyze::read_only_sql::query_read_only;
 use tracegap_analyze::snapshot::DroppedCall;
-use tracegap_analyze::trace_spans::{normalise_trace_id, trace_spans};
+use tracegap_analyze::trace_spans::{TraceSpans, normalise_trace_id};
 use tracegap_analyze::{Check, Finding};
 
 use crate::snapshot_cache::Computed;
@@ -210,15 +210,11 @@ async fn findings(State(state): State<WebState>, Query(query): Query<FindingsQue
 }
 
 /// A trace with its findings and the traces related to it (the other halves of its breaks).
-pub async fn trace_json(
-    computed: &Computed,
-    catalog: &[Check],
-    trace_id: &str,
-    max_spans: usize,
-) -> Result<Value, WebError> {
-    let trace_id = normalise_trace_id(trace_id)
-        .ok_or_else(|| WebError::BadRequest(format!("{:?} is not a trace id (1 to 32 hex digits)", clip(trace_id))))?;
-    let spans = trace_spans(&computed.analysis, &trace_id, max_spans).await?;
+///
+/// The spans come from `spans` (see [`crate::SnapshotCache::trace_spans`]), the findings from the
+/// snapshot.
+pub fn trace_json(computed: &Computed, catalog: &[Check], spans: TraceSpans) -> Result<Value, WebError> {
+    let trace_id = spans.trace_id.clone();
     if spans.spans.is_empty() {
         return Err(WebError::NotFound(format!("no span of trace {trace_id} is stored")));
     }
@@ -254,8 +250,11 @@ async fn trace(
     Path(trace_id): Path<String>,
     Query(query): Query<WindowQuery>,
 ) -> Result<Json<Value>, WebError> {
+    let trace_id = normalise_trace_id(&trace_id)
+        .ok_or_else(|| WebError::BadRequest(format!("{:?} is not a trace id (1 to 32 hex digits)", clip(&trace_id))))?;
     let computed = snapshot_for(&state, &query).await?;
-    Ok(Json(trace_json(&computed, &state.snapshots.catalog().checks, &trace_id, state.config.trace_max_spans).await?))
+    let spans = state.snapshots.trace_spans(&trace_id, state.config.trace_max_spans).await?;
+    Ok(Json(trace_json(&computed, &state.snapshots.catalog().checks, spans)?))
 }
 
 /// Services (nodes) and calls between them (edges), with propagation rates.

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tracegap_analyze::Catalog;
+use tracegap_analyze::trace_spans::trace_spans;
 
 use crate::WebError;
 use crate::api::{overview_json, service_map_json, trace_json};
@@ -34,6 +35,7 @@ impl Default for ReportLimits {
 
 /// Renders the report of a snapshot.
 pub async fn render_report(computed: &Computed, catalog: &Catalog, limits: ReportLimits) -> Result<String, WebError> {
+    // The report reads the session it was analysed in: one consistent picture.
     let findings = &computed.snapshot.findings;
     let mut broken: Vec<&str> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -47,7 +49,8 @@ pub async fn render_report(computed: &Computed, catalog: &Catalog, limits: Repor
     }
     let mut traces = Map::new();
     for trace in broken {
-        match trace_json(computed, &catalog.checks, trace, limits.spans_per_trace).await {
+        let spans = trace_spans(&computed.analysis, trace, limits.spans_per_trace).await?;
+        match trace_json(computed, &catalog.checks, spans) {
             Ok(value) => {
                 traces.insert(trace.to_owned(), value);
             }

@@ -2,6 +2,7 @@
 
 mod bench_import;
 mod bench_ingest;
+mod bench_web;
 mod check;
 mod cli_values;
 mod demo;
@@ -49,6 +50,8 @@ enum BenchCommand {
     Ingest(bench_ingest::BenchIngestArgs),
     /// Import a dump and compare with the ceiling of only parsing it with serde_json.
     Import(bench_import::BenchImportArgs),
+    /// Latency (p50, p99) of every dashboard page and API call over a data directory.
+    Web(bench_web::BenchWebArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
         Command::Bench { bench: BenchCommand::Import(args) } => bench_import::run(args),
+        Command::Bench { bench: BenchCommand::Web(args) } => bench_web::run(args),
     };
     match result {
         Ok(code) => code,

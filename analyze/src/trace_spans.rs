@@ -41,13 +41,14 @@ pub async fn trace_spans(analysis: &Analysis, trace_id: &str, max_spans: usize) 
     let Some(trace_id) = normalise_trace_id(trace_id) else {
         return Err(AnalyzeError::Refused(format!("not a trace id: {:?} (1 to 32 hex digits)", clip(trace_id))));
     };
-    // `trace_id_low` prunes row groups by their statistics; the full id then decides.
-    let low = u64::from_str_radix(&trace_id[16..], 16).unwrap_or(0);
+    // Files are sorted by trace id: the typed literal lets row-group statistics and the page index
+    // prune, and filter pushdown decodes the other columns of matching rows only.
     let sql = format!(
-        "SELECT {COLUMNS} FROM all_spans WHERE trace_id_low = arrow_cast({low}, 'UInt64') \
-         AND hex_id(trace_id) = '{trace_id}' ORDER BY start_time_nano, span_id LIMIT {}",
+        "SELECT {COLUMNS} FROM all_spans WHERE trace_id = arrow_cast(X'{trace_id}', 'FixedSizeBinary(16)') \
+         ORDER BY start_time_nano, span_id LIMIT {}",
         max_spans + 1
     );
+    analysis.context().sql("SET datafusion.execution.parquet.pushdown_filters = true").await?.collect().await?;
     let batches = analysis.context().sql(&sql).await?.collect().await?;
     let mut writer = arrow::json::ArrayWriter::new(Vec::new());
     for batch in &batches {

@@ -85,7 +85,12 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(tracegap_web::serve_web(listener, state, std::future::pending()));
 
     let routes = vec![
-        Route { name: "/assets/app.js (baseline)", method: http::Method::GET, paths: vec!["/assets/app.js".into()], body: None },
+        Route {
+            name: "/assets/app.js (baseline)",
+            method: http::Method::GET,
+            paths: vec!["/assets/app.js".into()],
+            body: None,
+        },
         Route { name: "/ (page shell)", method: http::Method::GET, paths: vec!["/".into()], body: None },
         Route { name: "/api/overview", method: http::Method::GET, paths: vec!["/api/overview".into()], body: None },
         Route {
@@ -106,11 +111,18 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
             paths: traces.iter().map(|trace| format!("/api/traces/{trace}")).collect(),
             body: None,
         },
-        Route { name: "/api/service-map", method: http::Method::GET, paths: vec!["/api/service-map".into()], body: None },
+        Route {
+            name: "/api/service-map",
+            method: http::Method::GET,
+            paths: vec!["/api/service-map".into()],
+            body: None,
+        },
         Route {
             name: "/api/edges",
             method: http::Method::GET,
-            paths: vec![edge.map(|e| format!("/api/edges?caller={}&callee={}", e.caller, e.callee)).unwrap_or_default()],
+            paths: vec![
+                edge.map(|e| format!("/api/edges?caller={}&callee={}", e.caller, e.callee)).unwrap_or_default(),
+            ],
             body: None,
         },
         Route { name: "/api/checks", method: http::Method::GET, paths: vec!["/api/checks".into()], body: None },
@@ -148,7 +160,8 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
             }
         }
         latencies.sort();
-        let (p50, p99, max) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies[latencies.len() - 1]);
+        let (p50, p99, max) =
+            (percentile(&latencies, 0.5), percentile(&latencies, 0.99), latencies[latencies.len() - 1]);
         let floor = *baseline.get_or_insert(p99);
         let within = p99 <= BUDGET;
         over_budget += usize::from(!within);

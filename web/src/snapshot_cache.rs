@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use tracegap_analyze::trace_spans::{TraceSpans, trace_spans};
 use tracegap_analyze::session::now_nano;
+use tracegap_analyze::trace_spans::{TraceSpans, trace_spans};
 use tracegap_analyze::{Analysis, AnalysisOptions, Catalog, Snapshot, take_snapshot};
 
 use crate::WebError;

@@ -72,9 +72,10 @@ impl SourceArgs {
     }
 }
 
-/// Options of `tracegap check`.
+/// What `tracegap check` and `tracegap report` analyse: dumps, or a data directory and window,
+/// with which checks.
 #[derive(Args, Debug, Clone)]
-pub struct CheckArgs {
+pub struct InputArgs {
     /// Dump files, directories or globs to analyse directly (through a temporary store) instead
     /// of the data directory; every trace in them is judged.
     pub files: Vec<String>,
@@ -86,15 +87,22 @@ pub struct CheckArgs {
     pub dump: DumpArgs,
     #[command(flatten)]
     pub source: SourceArgs,
+    /// A directory of check files (*.sql) adding to or overriding the built-in checks.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+}
+
+/// Options of `tracegap check`.
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
     /// Exit 1 when completeness is under this ratio (a CI gate), e.g. 0.99.
     #[arg(long)]
     pub fail_under: Option<f64>,
-    /// A directory of check files (*.sql) adding to or overriding the built-in checks.
-    #[arg(long)]
-    pub queries: Option<PathBuf>,
 }
 
 /// Options of `tracegap sql`.
@@ -116,19 +124,15 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The analysis options for a data directory, or for dump files imported into a temporary store
 /// (kept alive by the returned directory; every trace in it is judged). Also says whether some
 /// input was skipped and that matters (no `--skip-bad`).
-pub fn prepare_source(
-    files: &[String],
-    input_format: Option<DumpFormat>,
-    dump: &DumpArgs,
-    source: &SourceArgs,
-) -> anyhow::Result<(AnalysisOptions, Option<tempfile::TempDir>, bool)> {
-    let mut options = source.options();
+pub fn prepare_source(input: &InputArgs) -> anyhow::Result<(AnalysisOptions, Option<tempfile::TempDir>, bool)> {
+    let (files, dump) = (&input.files, &input.dump);
+    let mut options = input.source.options();
     if files.is_empty() {
         return Ok((options, None, false));
     }
     let files = expand_inputs(files)?;
     let store = tempfile::Builder::new().prefix("tracegap-check-").tempdir().context("creating a temporary store")?;
-    let imported = import_files(&files, store.path(), input_format, dump)?;
+    let imported = import_files(&files, store.path(), input.input_format, dump)?;
     if imported.had_problems() || dump.quiet {
         print_summary(&imported, &files);
     }
@@ -139,9 +143,9 @@ pub fn prepare_source(
 
 /// Runs `tracegap check`.
 pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let catalog = load_catalog(args.queries.as_deref())?;
+    let catalog = load_catalog(args.input.queries.as_deref())?;
     let checks = &catalog.checks;
-    let (options, _store, input_problems) = prepare_source(&args.files, args.input_format, &args.dump, &args.source)?;
+    let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = Analysis::open(options).await?;
         let findings = run_checks(&analysis, &catalog).await?;

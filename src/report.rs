@@ -6,42 +6,30 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tracegap_analyze::{load_catalog, take_snapshot};
-use tracegap_ingest::dump_files::DumpFormat;
 use tracegap_web::Window;
 use tracegap_web::report::{ReportLimits, render_report};
 use tracegap_web::snapshot_cache::Computed;
 
-use crate::check::{SourceArgs, prepare_source, runtime};
-use crate::import::DumpArgs;
+use crate::check::{InputArgs, prepare_source, runtime};
 
 /// Options of `tracegap report`.
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
-    /// Dump files, directories or globs to analyse instead of the data directory.
-    pub files: Vec<String>,
-    /// The format of the dump files; detected from content when not given.
-    #[arg(long)]
-    pub input_format: Option<DumpFormat>,
     #[command(flatten)]
-    pub dump: DumpArgs,
-    #[command(flatten)]
-    pub source: SourceArgs,
+    pub input: InputArgs,
     /// Where to write the HTML file.
     #[arg(short = 'o', long = "output", default_value = "tracegap-report.html")]
     pub output: PathBuf,
     /// Broken traces drawn as waterfalls (the first ones in time).
     #[arg(long, default_value_t = 100)]
     pub max_traces: usize,
-    /// A directory of check files (*.sql) adding to or overriding the built-in checks.
-    #[arg(long)]
-    pub queries: Option<PathBuf>,
 }
 
 /// Runs `tracegap report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let catalog = load_catalog(args.queries.as_deref())?;
-    let (options, _store, input_problems) = prepare_source(&args.files, args.input_format, &args.dump, &args.source)?;
-    let window = match (args.source.last, options.since_nano, options.until_nano) {
+    let catalog = load_catalog(args.input.queries.as_deref())?;
+    let (options, _store, input_problems) = prepare_source(&args.input)?;
+    let window = match (args.input.source.last, options.since_nano, options.until_nano) {
         (Some(last), _, _) => Window::Last(last),
         (None, since, until) => Window::Range { since, until },
     };

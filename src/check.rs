@@ -279,7 +279,14 @@ pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
             let findings = run_checks(&analysis, &catalog).await?;
             register_findings(&analysis, &findings)?;
         } else {
-            register_views(&analysis, &catalog.views).await?;
+            // A one-off query computes what it reads, nothing ahead.
+            let views: Vec<_> = catalog
+                .views
+                .iter()
+                .cloned()
+                .map(|view| tracegap_analyze::View { materialize: false, ..view })
+                .collect();
+            register_views(&analysis, &views).await?;
             register_findings(&analysis, &[])?;
         }
         query_read_only(&analysis, &args.query, args.max_rows).await

@@ -17,7 +17,9 @@
 //! ```
 //!
 //! Views shared by several checks live in `views/` (`queries/views/<name>.sql` is registered as the
-//! view `<name>` before the checks run, in name order, so a view may use the views before it).
+//! view `<name>` before the checks run, in name order, so a view may use the views before it). A
+//! view file with a line `-- materialize` is computed once per analysis and kept in memory, for
+//! views with a small result that several checks read.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +75,13 @@ pub struct View {
     pub sql: String,
     /// Where it came from.
     pub origin: String,
+    /// Computed once per analysis and kept in memory (a `-- materialize` line in the file): for a
+    /// view whose result is small and that several checks read.
+    pub materialize: bool,
 }
+
+/// The line that asks for a view to be computed once per analysis.
+pub const MATERIALIZE_MARKER: &str = "-- materialize";
 
 /// The checks and the views they share.
 #[derive(Debug, Clone, Default)]
@@ -135,7 +143,8 @@ fn parse_view(text: &str, name: &str, origin: &str) -> Result<View, CatalogError
             message: format!("view name {name:?} must be lowercase letters, digits and underscores"),
         });
     }
-    Ok(View { name: name.to_owned(), sql, origin: origin.to_owned() })
+    let materialize = sql.lines().any(|line| line.trim() == MATERIALIZE_MARKER);
+    Ok(View { name: name.to_owned(), sql, origin: origin.to_owned(), materialize })
 }
 
 fn is_sql(path: &Path) -> bool {

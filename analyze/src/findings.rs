@@ -60,7 +60,9 @@ pub async fn run_checks(analysis: &Analysis, catalog: &Catalog) -> Result<Vec<Fi
             check.sql
         );
         let failed = |source| AnalyzeError::Check { id: check.id.clone(), origin: check.origin.clone(), source };
+        let started = std::time::Instant::now();
         let batches = analysis.context().sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+        tracing::debug!(check = %check.id, seconds = started.elapsed().as_secs_f64(), "check ran");
         for batch in batches {
             let text = |index: usize| -> Result<StringArray, AnalyzeError> {
                 let column = arrow::compute::cast(batch.column(index), &DataType::Utf8)?;
@@ -97,8 +99,20 @@ pub async fn run_checks(analysis: &Analysis, catalog: &Catalog) -> Result<Vec<Fi
 pub async fn register_views(analysis: &Analysis, views: &[View]) -> Result<(), AnalyzeError> {
     for view in views {
         let failed = |source| AnalyzeError::View { name: view.name.clone(), origin: view.origin.clone(), source };
+        let _ = analysis.context().deregister_table(view.name.as_str());
         let statement = format!("CREATE OR REPLACE VIEW {} AS {}", view.name, view.sql);
         analysis.context().sql(&statement).await.map_err(failed)?.collect().await.map_err(failed)?;
+        if view.materialize {
+            // Once, now, instead of once per reader.
+            let started = std::time::Instant::now();
+            let frame = analysis.context().table(view.name.as_str()).await.map_err(failed)?;
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.map_err(failed)?;
+            analysis.context().deregister_table(view.name.as_str()).map_err(failed)?;
+            let table = MemTable::try_new(schema, vec![batches]).map_err(failed)?;
+            analysis.context().register_table(view.name.as_str(), Arc::new(table)).map_err(failed)?;
+            tracing::debug!(view = %view.name, seconds = started.elapsed().as_secs_f64(), "view materialized");
+        }
     }
     Ok(())
 }

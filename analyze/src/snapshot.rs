@@ -83,14 +83,18 @@ pub async fn take_snapshot(options: AnalysisOptions, catalog: &Catalog) -> Resul
     let analysis = Analysis::open(options).await?;
     let findings = run_checks(&analysis, catalog).await?;
     register_findings(&analysis, &findings)?;
+    let checked = std::time::Instant::now();
     let completeness = completeness(&analysis).await?;
+    tracing::debug!(seconds = checked.elapsed().as_secs_f64(), "completeness computed");
     let counted = collect(&analysis, "SELECT count(*) FROM window_spans").await?;
     let window_spans = match counted.first() {
         Some(batch) if batch.num_rows() > 0 => integer(batch, 0, 0)?.unwrap_or(0),
         _ => 0,
     };
+    let counted = std::time::Instant::now();
     let dropped_calls = dropped_calls(&analysis).await?;
     let ingest_by_minute = ingest_by_minute(&analysis).await?;
+    tracing::debug!(seconds = counted.elapsed().as_secs_f64(), "dropped calls and spans per minute counted");
     let snapshot = Snapshot {
         computed_at_nano: now_nano(),
         analysis_millis: started.elapsed().as_millis() as u64,

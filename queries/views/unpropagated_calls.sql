@@ -1,3 +1,6 @@
+-- materialize
+-- (one row per dropped call: small; read by unpropagated_call, missing_parent, the edge figures
+-- and the dashboard's dropped calls)
 -- Outgoing calls (CLIENT, PRODUCER) to an instrumented service (one with spans in the data) whose
 -- SERVER or CONSUMER side is not under the call in the same trace: neither a child of the call, nor
 -- sharing its id (Zipkin), nor linking to it (messaging), nor any orphan of the callee that started

@@ -50,6 +50,12 @@ struct Route {
     body: Option<&'static str>,
 }
 
+impl Route {
+    fn get(name: &'static str, paths: Vec<String>) -> Route {
+        Route { name, method: http::Method::GET, paths, body: None }
+    }
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -85,48 +91,22 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(tracegap_web::serve_web(listener, state, std::future::pending()));
 
     let routes = vec![
-        Route {
-            name: "/assets/app.js (baseline)",
-            method: http::Method::GET,
-            paths: vec!["/assets/app.js".into()],
-            body: None,
-        },
-        Route { name: "/ (page shell)", method: http::Method::GET, paths: vec!["/".into()], body: None },
-        Route { name: "/api/overview", method: http::Method::GET, paths: vec!["/api/overview".into()], body: None },
-        Route {
-            name: "/api/findings (pages)",
-            method: http::Method::GET,
-            paths: (1..=pages.min(args.requests)).map(|page| format!("/api/findings?page={page}")).collect(),
-            body: None,
-        },
-        Route {
-            name: "/api/findings?check=…",
-            method: http::Method::GET,
-            paths: vec!["/api/findings?check=orphaned_span&service=checkout".into()],
-            body: None,
-        },
-        Route {
-            name: "/api/traces/{id}",
-            method: http::Method::GET,
-            paths: traces.iter().map(|trace| format!("/api/traces/{trace}")).collect(),
-            body: None,
-        },
-        Route {
-            name: "/api/service-map",
-            method: http::Method::GET,
-            paths: vec!["/api/service-map".into()],
-            body: None,
-        },
-        Route {
-            name: "/api/edges",
-            method: http::Method::GET,
-            paths: vec![
-                edge.map(|e| format!("/api/edges?caller={}&callee={}", e.caller, e.callee)).unwrap_or_default(),
-            ],
-            body: None,
-        },
-        Route { name: "/api/checks", method: http::Method::GET, paths: vec!["/api/checks".into()], body: None },
-        Route { name: "/metrics", method: http::Method::GET, paths: vec!["/metrics".into()], body: None },
+        Route::get("/assets/app.js (baseline)", vec!["/assets/app.js".into()]),
+        Route::get("/ (page shell)", vec!["/".into()]),
+        Route::get("/api/overview", vec!["/api/overview".into()]),
+        Route::get(
+            "/api/findings (pages)",
+            (1..=pages.min(args.requests)).map(|page| format!("/api/findings?page={page}")).collect(),
+        ),
+        Route::get("/api/findings?check=…", vec!["/api/findings?check=orphaned_span&service=checkout".into()]),
+        Route::get("/api/traces/{id}", traces.iter().map(|trace| format!("/api/traces/{trace}")).collect()),
+        Route::get("/api/service-map", vec!["/api/service-map".into()]),
+        Route::get(
+            "/api/edges",
+            vec![edge.map(|e| format!("/api/edges?caller={}&callee={}", e.caller, e.callee)).unwrap_or_default()],
+        ),
+        Route::get("/api/checks", vec!["/api/checks".into()]),
+        Route::get("/metrics", vec!["/metrics".into()]),
         Route {
             name: "/api/sql (findings by check)",
             method: http::Method::POST,

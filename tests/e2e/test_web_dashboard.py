@@ -191,9 +191,9 @@ def test_findings_filter_by_check_and_link_to_traces(site):
 def test_trace_highlights_the_orphan_under_a_missing_parent(site):
     finding = http_json(f"{site['url']}/api/findings?check=orphaned_span&page_size=1")["findings"][0]
     page = open_page(site, f"/traces/{finding['trace_id']}", "#waterfall")
-    placeholder = page.locator(".span-row.placeholder")
-    assert placeholder.count() >= 1
-    assert "missing parent" in placeholder.first.inner_text()
+    missing_parent_rows = page.locator(".span-row.missing-parent-row")
+    assert missing_parent_rows.count() >= 1
+    assert "missing parent" in missing_parent_rows.first.inner_text()
     orphan = page.locator(f".span-row.broken[data-span-id='{finding['span_id']}']")
     assert orphan.count() == 1, "the orphan is highlighted"
     notes = page.inner_text("#waterfall")

@@ -402,7 +402,7 @@
     }
     for (const root of roots.sort((a, b) => Number(a.start_time_nano) - Number(b.start_time_nano))) row(root, 0);
     for (const [parent, orphans] of orphansByParent) {
-      rows.appendChild(h('div', { class: 'span-row placeholder', 'data-missing-parent': parent || '' },
+      rows.appendChild(h('div', { class: 'span-row missing-parent-row', 'data-missing-parent': parent || '' },
         h('div', { class: 'span-label' }, h('span', { class: 'missing' }, 'missing parent ' + (parent || ''))), h('div', { class: 'span-bar-track' })));
       for (const orphan of orphans) row(orphan, 1);
     }

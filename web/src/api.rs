@@ -16,7 +16,7 @@ use tracegap_analyze::trace_spans::{TraceSpans, normalise_trace_id};
 use tracegap_analyze::{Check, Finding};
 
 use crate::snapshot_cache::Computed;
-use crate::window::{Window, WindowQuery, clip};
+use crate::window::{Window, WindowQuery, clip, time_parameter};
 use crate::{WebError, WebState};
 
 /// The API routes.
@@ -146,13 +146,6 @@ pub struct FindingsQuery {
     page_size: Option<usize>,
 }
 
-fn time_filter(name: &str, text: &Option<String>) -> Result<Option<i64>, WebError> {
-    let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) else { return Ok(None) };
-    chrono::DateTime::parse_from_rfc3339(text.trim())
-        .map(|time| time.timestamp_nanos_opt())
-        .map_err(|error| WebError::BadRequest(format!("{name}: {:?} is not an RFC 3339 time: {error}", clip(text))))
-}
-
 /// Selects findings; `None` filters match everything.
 pub fn filter_findings<'a>(
     findings: &'a [Finding],
@@ -185,7 +178,7 @@ async fn findings(State(state): State<WebState>, Query(query): Query<FindingsQue
         None => None,
     };
     let (check, service) = (nonempty(&query.check), nonempty(&query.service));
-    let (from, to) = (time_filter("from", &query.from)?, time_filter("to", &query.to)?);
+    let (from, to) = (time_parameter("from", &query.from)?, time_parameter("to", &query.to)?);
     let selected = filter_findings(
         &computed.snapshot.findings,
         check.as_deref(),

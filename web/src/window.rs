@@ -38,14 +38,7 @@ const LONGEST_WINDOW: Duration = Duration::from_secs(31 * 24 * 3600);
 impl Window {
     /// The window the query asks for, else `default`.
     pub fn from_query(query: &WindowQuery, default: &Window) -> Result<Window, WebError> {
-        let time = |name: &str, text: &Option<String>| -> Result<Option<i64>, WebError> {
-            let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) else { return Ok(None) };
-            let parsed = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|error| {
-                WebError::BadRequest(format!("{name}: {:?} is not an RFC 3339 time: {error}", clip(text)))
-            })?;
-            Ok(parsed.timestamp_nanos_opt())
-        };
-        let (since, until) = (time("since", &query.since)?, time("until", &query.until)?);
+        let (since, until) = (time_parameter("since", &query.since)?, time_parameter("until", &query.until)?);
         if since.is_some() || until.is_some() {
             if let (Some(since), Some(until)) = (since, until)
                 && since >= until
@@ -88,6 +81,14 @@ impl Window {
             }
         }
     }
+}
+
+/// An optional RFC 3339 query parameter, in ns since the epoch; the error names the parameter.
+pub(crate) fn time_parameter(name: &str, text: &Option<String>) -> Result<Option<i64>, WebError> {
+    let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) else { return Ok(None) };
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|time| time.timestamp_nanos_opt())
+        .map_err(|error| WebError::BadRequest(format!("{name}: {:?} is not an RFC 3339 time: {error}", clip(text))))
 }
 
 pub(crate) fn clip(text: &str) -> String {

@@ -21,11 +21,13 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 (cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error)
 
+# Everything is built and tested with the cluster feature (Apache DataFusion Ballista): one build
+# serves the Rust tests and the end-to-end tests, cluster tests included.
 echo "== building"
-cargo build --release --locked --workspace --all-targets
+cargo build --release --locked --workspace --all-targets --features cluster
 
 echo "== Rust tests"
-cargo test --release --locked --workspace
+cargo test --release --locked --workspace --features cluster
 
 echo "== end-to-end tests"
 export TRACEGAP_BIN="$CARGO_TARGET_DIR/release/tracegap"

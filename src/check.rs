@@ -17,6 +17,7 @@ use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
 use tracegap_ingest::dump_files::DumpFormat;
 
 use crate::cli_values::{parse_duration, parse_size, parse_time};
+use crate::cluster::open_analysis;
 use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
 use crate::serve::DEFAULT_DATA_DIRECTORY;
 
@@ -90,6 +91,10 @@ pub struct InputArgs {
     /// A directory of check files (*.sql) adding to or overriding the built-in checks.
     #[arg(long)]
     pub queries: Option<PathBuf>,
+    /// Run the checks on the Ballista cluster whose scheduler is at df://HOST:PORT. Every
+    /// executor must read --data at the same path (a shared filesystem), or use an s3:// URL.
+    #[arg(long, env = "TRACEGAP_CLUSTER")]
+    pub cluster: Option<String>,
 }
 
 /// Options of `tracegap check`.
@@ -147,7 +152,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let checks = &catalog.checks;
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
-        let analysis = Analysis::open(options).await?;
+        let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
         let findings = run_checks(&analysis, &catalog).await?;
         register_findings(&analysis, &findings)?;
         let summary = completeness(&analysis).await?;

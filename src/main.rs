@@ -5,6 +5,7 @@ mod bench_ingest;
 mod bench_web;
 mod check;
 mod cli_values;
+mod cluster;
 mod demo;
 mod generate;
 mod import;
@@ -36,6 +37,11 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run a read-only SQL query over `spans` (and `findings`).
     Sql(check::SqlArgs),
+    /// Run a process of a Ballista cluster (`check|report --cluster` analyse on it).
+    Cluster {
+        #[command(subcommand)]
+        process: cluster::ClusterCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -67,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Report(args) => report::run(args),
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Cluster { process } => cluster::run(process),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
         Command::Bench { bench: BenchCommand::Import(args) } => bench_import::run(args),
         Command::Bench { bench: BenchCommand::Web(args) } => bench_web::run(args),

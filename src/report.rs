@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use tracegap_analyze::{load_catalog, take_snapshot};
+use tracegap_analyze::{load_catalog, take_snapshot_of};
 use tracegap_web::Window;
 use tracegap_web::report::{ReportLimits, render_report};
 use tracegap_web::snapshot_cache::Computed;
 
 use crate::check::{InputArgs, prepare_source, runtime};
+use crate::cluster::open_analysis;
 
 /// Options of `tracegap report`.
 #[derive(Args, Debug, Clone)]
@@ -35,7 +36,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     let limits = ReportLimits { traces: args.max_traces, ..ReportLimits::default() };
     let (html, summary) = runtime()?.block_on(async {
-        let (snapshot, analysis) = take_snapshot(options, &catalog).await?;
+        let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+        let (snapshot, analysis) = take_snapshot_of(analysis, &catalog).await?;
         let summary =
             (snapshot.completeness.completeness, snapshot.findings.len(), snapshot.completeness.judged_traces);
         let computed = Computed::new(window, snapshot, analysis);

@@ -17,7 +17,7 @@ pub use check_catalog::{Catalog, Check, Severity, View, load_catalog, load_check
 pub use completeness::Completeness;
 pub use findings::Finding;
 pub use session::{Analysis, AnalysisOptions};
-pub use snapshot::{Snapshot, take_snapshot};
+pub use snapshot::{Snapshot, take_snapshot, take_snapshot_of};
 
 /// Errors of the analysis.
 #[derive(Debug, thiserror::Error)]

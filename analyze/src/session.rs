@@ -73,14 +73,20 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    /// Opens a session over the data directory.
+    /// Opens a local session over the data directory: all cores, `memory_limit` before spilling.
     pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
             .build_arc()?;
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
-        let context = SessionContext::new_with_config_rt(config, runtime);
+        Analysis::open_on(SessionContext::new_with_config_rt(config, runtime), options).await
+    }
+
+    /// Opens the analysis on a session made elsewhere (a Ballista cluster's client session, say):
+    /// registers the helper functions, the span table and the views on it. The data directory
+    /// must be readable wherever that session executes its plans.
+    pub async fn open_on(context: SessionContext, options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
         register_udfs(&context);
         register_span_table(&context, &options.data_directory).await?;
         let analysis = Analysis { context, options };
@@ -141,8 +147,27 @@ fn date_of(nanos: i64) -> String {
     first.trim_start_matches("date=").to_owned()
 }
 
+/// The object store URL of a data location given as text (`s3://bucket/prefix`), if it is one;
+/// anything else is a local path.
+pub fn object_store_url(data_directory: &Path) -> Option<String> {
+    let text = data_directory.to_str()?;
+    let (scheme, rest) = text.split_once("://")?;
+    let is_scheme = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    (is_scheme && scheme != "file" && !rest.is_empty()).then(|| text.trim_end_matches('/').to_owned())
+}
+
 async fn register_span_table(context: &SessionContext, data_directory: &Path) -> Result<(), AnalyzeError> {
     let schema = tracegap_ingest::span_schema();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
+    if let Some(url) = object_store_url(data_directory) {
+        // Listed by the session's object store at planning time; no files is an empty table.
+        let url = ListingTableUrl::parse(format!("{url}/{}/", tracegap_ingest::parquet_files::SPANS_DIRECTORY))?;
+        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+        context.register_table("all_spans", Arc::new(ListingTable::try_new(config)?))?;
+        return Ok(());
+    }
     let spans = data_directory.join(tracegap_ingest::parquet_files::SPANS_DIRECTORY);
     let has_files =
         tracegap_ingest::parquet_files::list_span_files(&spans).map(|files| !files.is_empty()).unwrap_or(false);
@@ -156,10 +181,21 @@ async fn register_span_table(context: &SessionContext, data_directory: &Path) ->
         return Ok(());
     }
     let url = ListingTableUrl::parse(format!("{}/", spans.canonicalize().unwrap_or(spans.clone()).display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("date".into(), DataType::Utf8), ("hour".into(), DataType::Utf8)]);
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
     context.register_table("all_spans", Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_store_urls_are_told_from_paths() {
+        assert_eq!(object_store_url(Path::new("s3://traces/prod/")), Some("s3://traces/prod".to_owned()));
+        assert_eq!(object_store_url(Path::new("gs://b")), Some("gs://b".to_owned()));
+        for path in ["/var/lib/tracegap", "data", "file:///var/lib/tracegap", "weird://", "a b://x"] {
+            assert_eq!(object_store_url(Path::new(path)), None, "{path}");
+        }
+    }
 }

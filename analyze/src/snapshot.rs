@@ -78,9 +78,13 @@ impl Snapshot {
 /// The session is returned too, with `findings` registered, for follow-up queries (a trace's
 /// spans, the SQL box).
 pub async fn take_snapshot(options: AnalysisOptions, catalog: &Catalog) -> Result<(Snapshot, Analysis), AnalyzeError> {
+    take_snapshot_of(Analysis::open(options).await?, catalog).await
+}
+
+/// As [`take_snapshot`], on an analysis already open (on a cluster, say).
+pub async fn take_snapshot_of(analysis: Analysis, catalog: &Catalog) -> Result<(Snapshot, Analysis), AnalyzeError> {
     let started = std::time::Instant::now();
-    let (since_nano, until_nano) = (options.since_nano, options.until_nano);
-    let analysis = Analysis::open(options).await?;
+    let (since_nano, until_nano) = (analysis.options().since_nano, analysis.options().until_nano);
     let findings = run_checks(&analysis, catalog).await?;
     register_findings(&analysis, &findings)?;
     let checked = std::time::Instant::now();

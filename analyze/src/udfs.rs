@@ -17,12 +17,22 @@ use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
+/// Every helper function of the checks. A distributed engine registers the same list on each of
+/// its processes (plans carry functions by name).
+pub fn helper_functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(HexId::default()),
+        ScalarUDF::from(TextFunction::new("id_problem", id_problem_of)),
+        ScalarUDF::from(TextFunction::new("b3_part", b3_part)),
+        ScalarUDF::from(TextFunction::new("traceparent_part", traceparent_part)),
+    ]
+}
+
 /// Registers every helper function on a session.
 pub fn register_udfs(context: &SessionContext) {
-    context.register_udf(ScalarUDF::from(HexId::default()));
-    context.register_udf(ScalarUDF::from(TextFunction::new("id_problem", id_problem_of)));
-    context.register_udf(ScalarUDF::from(TextFunction::new("b3_part", b3_part)));
-    context.register_udf(ScalarUDF::from(TextFunction::new("traceparent_part", traceparent_part)));
+    for function in helper_functions() {
+        context.register_udf(function);
+    }
 }
 
 /// `hex_id(id) -> string`.

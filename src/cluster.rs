@@ -97,15 +97,15 @@ pub fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
         .thread_stack_size(32 << 20)
         .build()?;
     match command {
-        ClusterCommand::Scheduler(args) => runtime.block_on(tracegap_cluster::run_scheduler(
-            tracegap_cluster::SchedulerOptions {
+        ClusterCommand::Scheduler(args) => {
+            runtime.block_on(tracegap_cluster::run_scheduler(tracegap_cluster::SchedulerOptions {
                 bind: args.bind,
                 external_host: args.external_host,
                 executor_timeout: args.executor_timeout,
                 expire_interval: args.expire_interval,
                 task_max_failures: args.task_max_failures,
-            },
-        ))?,
+            }))?
+        }
         ClusterCommand::Executor(args) => {
             runtime.block_on(tracegap_cluster::run_executor(tracegap_cluster::ExecutorOptions {
                 scheduler: args.scheduler,

@@ -154,7 +154,8 @@ mod tests {
             .try_decode_table_provider(&buf, &TableReference::bare("findings"), schema, &context.task_ctx())
             .unwrap();
         context.register_table("findings", decoded).unwrap();
-        let rows = context.sql("SELECT count(*), count(time_nano) FROM findings").await.unwrap().collect().await.unwrap();
+        let rows =
+            context.sql("SELECT count(*), count(time_nano) FROM findings").await.unwrap().collect().await.unwrap();
         let text = datafusion::arrow::util::pretty::pretty_format_batches(&rows).unwrap().to_string();
         assert!(text.contains("| 4        | 2"), "{text}");
     }
@@ -166,7 +167,12 @@ mod tests {
         buf.extend_from_slice(b"not arrow");
         let schema = Arc::new(Schema::empty());
         let error = codec
-            .try_decode_table_provider(&buf, &TableReference::bare("findings"), schema, &SessionContext::new().task_ctx())
+            .try_decode_table_provider(
+                &buf,
+                &TableReference::bare("findings"),
+                schema,
+                &SessionContext::new().task_ctx(),
+            )
             .unwrap_err();
         assert!(error.to_string().contains("decoding in-memory table findings"), "{error}");
     }

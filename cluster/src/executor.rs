@@ -62,7 +62,9 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> 
         ..defaults
     };
     tracing::info!(address = %options.bind, scheduler = %options.scheduler, "Ballista executor with tracegap's functions starting");
-    start_executor_process(Arc::new(config)).await.map_err(|source| ClusterError::Ballista { process: "executor", source })
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|source| ClusterError::Ballista { process: "executor", source })
 }
 
 fn split_address(address: &str) -> Result<(String, u16), ClusterError> {

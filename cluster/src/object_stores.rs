@@ -10,11 +10,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::object_store::{CustomObjectStoreRegistry, S3Options, session_config_with_s3_support};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
-use ballista_core::extension::SessionConfigExt;
 
 use crate::codec::TracegapLogicalCodec;
 

@@ -226,7 +226,10 @@ fn decode_record(record: DumpRecord, context: &BatchContext) -> DecodedRecord {
     let mut problems = Vec::new();
     let mut rejected = 0;
     let request = match record.format {
-        DumpFormat::OtlpProtobuf => match ExportRequest::decode(record.payload.clone()) {
+        DumpFormat::OtlpProtobuf => match crate::message_depth::check_depth(&record.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|()| ExportRequest::decode(record.payload.clone()).map_err(|e| e.to_string()))
+        {
             Ok(request) => request,
             Err(error) => return failed(format!("invalid OTLP protobuf TracesData: {error}")),
         },

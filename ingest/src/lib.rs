@@ -12,6 +12,7 @@ pub mod dump_files;
 pub mod dump_import;
 pub mod foreign_spans;
 pub mod jaeger_json;
+pub mod message_depth;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod otlp_json;

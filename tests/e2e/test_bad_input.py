@@ -191,3 +191,39 @@ def test_bad_requests_never_cost_accepted_spans(server):
             grpc_export(server, b"\x12\x01")
     assert server.stop() == 0
     assert read_spans_exact(server.data).num_rows == accepted
+
+
+def _field(number, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    def varint(value):
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _nested_request(levels: int) -> bytes:
+    """A request whose one span has an attribute value nested `levels` arrays deep (built by hand:
+    protobuf libraries refuse to build such messages)."""
+    value = _field(1, b"bottom")  # AnyValue.string_value
+    for _ in range(levels):
+        value = _field(5, _field(1, value))  # AnyValue.array_value(ArrayValue.values)
+    attribute = _field(1, b"nested") + _field(2, value)
+    span = _field(1, bytes(range(1, 17))) + _field(2, bytes(range(1, 9))) + _field(5, b"deep") + _field(9, attribute)
+    return _field(1, _field(2, _field(2, span)))
+
+
+def test_deeply_nested_attribute_values_are_refused_not_a_crash(server):
+    code, _, body = post(server, _nested_request(5000))
+    assert code == 400
+    assert "nested more than 100 levels" in status_of(body).message
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_export(server, _nested_request(100_000))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nested more than 100 levels" in refused.value.details()
+    # Ordinary nesting is still accepted, and the server is still up.
+    code, _, _ = post(server, _nested_request(10))
+    assert code == 200

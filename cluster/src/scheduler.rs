@@ -70,6 +70,11 @@ pub fn session_state(config: SessionConfig) -> datafusion::common::Result<Sessio
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        // The client sends a plan it already analysed and optimised; a second pass trips over
+        // the aliases of decorrelated subqueries ("No field named __correlated_sq_…"). Only
+        // physical planning happens here.
+        .with_analyzer_rules(vec![])
+        .with_optimizer_rules(vec![])
         .with_scalar_functions(scalar_functions)
         .with_aggregate_functions(ballista_aggregate_functions())
         .with_window_functions(ballista_window_functions())

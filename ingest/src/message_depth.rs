@@ -113,28 +113,29 @@ fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value};
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message;
 
     use super::*;
     use crate::otlp_messages::ExportRequest;
 
+    /// A length-delimited field.
+    fn field(number: u64, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(number << 3 | 2, &mut out);
+        prost::encoding::encode_varint(payload.len() as u64, &mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A request whose span has an attribute value nested `levels` arrays deep.
     fn nested(levels: usize) -> Vec<u8> {
-        let mut value = AnyValue { value: Some(Value::StringValue("bottom".into())) };
+        let mut value = field(1, b"bottom");
         for _ in 0..levels {
-            value = AnyValue { value: Some(Value::ArrayValue(ArrayValue { values: vec![value] })) };
+            value = field(5, &field(1, &value));
         }
-        let span = Span {
-            trace_id: vec![1; 16],
-            span_id: vec![2; 8],
-            name: "deep".into(),
-            attributes: vec![KeyValue { key: "nested".into(), value: Some(value) }],
-            ..Default::default()
-        };
-        let scope = ScopeSpans { spans: vec![span], ..Default::default() };
-        ExportRequest { resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }] }
-            .encode_to_vec()
+        let attribute = [field(1, b"nested"), field(2, &value)].concat();
+        let span = [field(1, &[1; 16]), field(2, &[2; 8]), field(5, b"deep"), field(9, &attribute)].concat();
+        field(1, &field(2, &field(2, &span)))
     }
 
     #[test]

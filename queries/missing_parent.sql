@@ -19,8 +19,9 @@ WITH roots AS (
          server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
          header_x_b3_spanid
   FROM spans s
-  WHERE parent_span_id IS NULL AND trace_id IS NOT NULL
-    AND NOT EXISTS (SELECT 1 FROM span_parents p WHERE p.trace_id = s.trace_id AND p.span_id = s.span_id)
+  LEFT JOIN (SELECT DISTINCT trace_id AS parented_trace_id, span_id AS parented_span_id FROM span_parents) p
+    ON p.parented_trace_id = s.trace_id AND p.parented_span_id = s.span_id
+  WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL AND p.parented_span_id IS NULL
 ),
 root_counts AS (
   SELECT trace_id, count(*) AS root_count, min(start_time) AS first_root_start FROM roots GROUP BY trace_id

@@ -129,9 +129,15 @@ impl Analysis {
                 "CREATE VIEW settings AS SELECT CAST({} AS BIGINT) AS premature_end_tolerance_nano",
                 self.options.premature_end_tolerance.as_nanos()
             ),
-            "CREATE VIEW spans AS SELECT * FROM window_spans \
-             WHERE trace_id IS NULL OR trace_id NOT IN (SELECT trace_id FROM pending_traces WHERE trace_id IS NOT NULL)"
-                .to_owned(),
+            // An explicit anti join rather than `NOT IN (subquery)`: Ballista's plan codec cannot
+            // carry decorrelated subqueries, and without settling no join is needed at all.
+            match self.options.settle {
+                Some(_) => "CREATE VIEW spans AS SELECT w.* FROM window_spans w \
+                            LEFT JOIN pending_traces pending ON pending.trace_id = w.trace_id \
+                            WHERE pending.trace_id IS NULL"
+                    .to_owned(),
+                None => "CREATE VIEW spans AS SELECT * FROM window_spans".to_owned(),
+            },
         ] {
             self.context.sql(&statement).await?.collect().await?;
         }

@@ -2,7 +2,8 @@
 """Scaling benchmark of `tracegap check --cluster`: one Ballista executor versus two, on this
 machine, over one data directory, with the local analysis as the baseline of the same run.
 
-    python3 scripts/bench_cluster.py --data /var/tmp/tg/1m [--runs 3] [--bin target/release/tracegap]
+    python3 scripts/bench_cluster.py --data /var/tmp/tg/1m [--runs 3] [--scheduling-policy pull|push]
+                                     [--bin target/release/tracegap]
 
 Every executor runs one task at a time (--concurrency 1), so "one versus two executors" is one
 core versus two. Prints the wall time of each setup (median of --runs), the ratios, and the
@@ -40,10 +41,11 @@ def wait_for_port(port, process, timeout=30.0):
     sys.exit(f"port {port} not listening after {timeout}s")
 
 
-def start_cluster(binary, executors, concurrency, directory):
+def start_cluster(binary, executors, concurrency, directory, policy):
     port = free_port()
     logs = open(directory / "cluster.log", "ab")
-    processes = [subprocess.Popen([binary, "cluster", "scheduler", "--bind", f"127.0.0.1:{port}"],
+    processes = [subprocess.Popen([binary, "cluster", "scheduler", "--bind", f"127.0.0.1:{port}",
+                                   "--scheduling-policy", policy],
                                   stdout=logs, stderr=subprocess.STDOUT)]
     wait_for_port(port, processes[0])
     for index in range(executors):
@@ -53,10 +55,9 @@ def start_cluster(binary, executors, concurrency, directory):
         process = subprocess.Popen([binary, "cluster", "executor", "--scheduler", f"127.0.0.1:{port}",
                                     "--bind", f"127.0.0.1:{flight}", "--grpc-port", str(grpc),
                                     "--external-host", "127.0.0.1", "--work-directory", str(work),
-                                    "--concurrency", str(concurrency)], stdout=logs, stderr=subprocess.STDOUT)
+                                    "--concurrency", str(concurrency), "--scheduling-policy", policy], stdout=logs, stderr=subprocess.STDOUT)
         processes.append(process)
         wait_for_port(flight, process)
-        wait_for_port(grpc, process)
     time.sleep(2)  # registration with the scheduler
     return f"df://127.0.0.1:{port}", processes
 
@@ -93,6 +94,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scheduling-policy", choices=("pull", "push"), default="pull")
     parser.add_argument("--bin", default=os.environ.get("TRACEGAP_BIN", "/var/tmp/tracegap-target/release/tracegap"))
     args = parser.parse_args()
     data = args.data.resolve()
@@ -104,9 +106,9 @@ def main():
         directory = Path(directory)
         results["local"] = measure("local (all cores, baseline)", args.runs, lambda: run_check(args.bin, data))
         for executors, concurrency in ((1, 1), (2, 1), (1, 2)):
-            url, processes = start_cluster(args.bin, executors, concurrency, directory)
+            url, processes = start_cluster(args.bin, executors, concurrency, directory, args.scheduling_policy)
             try:
-                label = f"cluster: {executors} executor(s) x {concurrency} task(s)"
+                label = f"cluster ({args.scheduling_policy}): {executors} executor(s) x {concurrency} task(s)"
                 results[(executors, concurrency)] = measure(label, args.runs, lambda: run_check(args.bin, data, url))
             finally:
                 for process in processes:

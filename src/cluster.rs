@@ -6,10 +6,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use tracegap_analyze::{Analysis, AnalysisOptions};
 
 use crate::cli_values::{parse_duration, parse_size};
+
+/// How a scheduler hands tasks to its executors.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedulingPolicy {
+    /// Idle executors ask for tasks. The default: with Ballista 55, a job whose executor is lost
+    /// can stall under push scheduling when nothing wakes the scheduler up again.
+    Pull,
+    /// The scheduler sends tasks as slots free up: lower latency.
+    Push,
+}
+
+#[cfg(feature = "cluster")]
+impl From<SchedulingPolicy> for tracegap_cluster::TaskSchedulingPolicy {
+    fn from(policy: SchedulingPolicy) -> Self {
+        match policy {
+            SchedulingPolicy::Pull => Self::PullStaged,
+            SchedulingPolicy::Push => Self::PushStaged,
+        }
+    }
+}
 
 /// `tracegap cluster …`.
 #[derive(Subcommand, Debug)]
@@ -38,6 +58,9 @@ pub struct SchedulerArgs {
     /// Tries of a task before its query fails.
     #[arg(long, default_value_t = 4)]
     pub task_max_failures: usize,
+    /// How tasks reach executors; every executor must be started with the same.
+    #[arg(long, value_enum, default_value_t = SchedulingPolicy::Pull)]
+    pub scheduling_policy: SchedulingPolicy,
 }
 
 /// Options of `tracegap cluster executor`.
@@ -67,6 +90,9 @@ pub struct ExecutorArgs {
     /// How often the executor tells the scheduler it is alive.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
+    /// How tasks reach it: its scheduler's `--scheduling-policy`.
+    #[arg(long, value_enum, default_value_t = SchedulingPolicy::Pull)]
+    pub scheduling_policy: SchedulingPolicy,
 }
 
 /// Opens the analysis locally, or on the Ballista cluster at `cluster` (`df://HOST:PORT`).
@@ -104,6 +130,7 @@ pub fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
                 executor_timeout: args.executor_timeout,
                 expire_interval: args.expire_interval,
                 task_max_failures: args.task_max_failures,
+                scheduling_policy: args.scheduling_policy.into(),
             }))?
         }
         ClusterCommand::Executor(args) => {
@@ -116,6 +143,7 @@ pub fn run(command: ClusterCommand) -> anyhow::Result<ExitCode> {
                 concurrent_tasks: args.concurrency,
                 memory_limit: args.memory_limit.map(|bytes| bytes as u64),
                 heartbeat_interval: args.heartbeat_interval,
+                scheduling_policy: args.scheduling_policy.into(),
             }))?
         }
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 
 use crate::ClusterError;
@@ -34,6 +35,8 @@ pub struct ExecutorOptions {
     pub memory_limit: Option<u64>,
     /// How often it tells the scheduler it is alive.
     pub heartbeat_interval: Duration,
+    /// Whether it asks for tasks (pull) or is sent them (push): its scheduler's policy.
+    pub scheduling_policy: TaskSchedulingPolicy,
 }
 
 /// Runs an executor until the process ends.
@@ -52,6 +55,7 @@ pub async fn run_executor(options: ExecutorOptions) -> Result<(), ClusterError> 
         work_dir: options.work_directory.as_ref().map(|path| path.display().to_string()),
         memory_pool_size: options.memory_limit,
         executor_heartbeat_interval_seconds: options.heartbeat_interval.as_secs().max(1),
+        task_scheduling_policy: options.scheduling_policy,
         grpc_max_decoding_message_size: MAX_MESSAGE_BYTES,
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES,
         print_thread_info: false,

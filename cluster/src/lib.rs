@@ -17,6 +17,7 @@ pub mod functions;
 pub mod object_stores;
 pub mod scheduler;
 
+pub use ballista_core::config::TaskSchedulingPolicy;
 pub use client::connect;
 pub use executor::{ExecutorOptions, run_executor};
 pub use scheduler::{SchedulerOptions, run_scheduler};

@@ -31,7 +31,16 @@ const FORWARDED: [(&str, &[&str]); 6] = [
 /// The session configuration of every cluster process: Ballista's, with the `s3.*` options and
 /// tracegap's plan codec.
 pub fn session_config() -> SessionConfig {
-    session_config_with_s3_support().with_ballista_logical_extension_codec(Arc::new(TracegapLogicalCodec::default()))
+    let mut config = session_config_with_s3_support()
+        .with_ballista_logical_extension_codec(Arc::new(TracegapLogicalCodec::default()));
+    // Ballista 55's scheduler cannot rebuild an `InterleaveExec` once its inputs become shuffle
+    // reads ("new children can not be interleaved") and the job then never ends: keep unions
+    // as unions.
+    config.options_mut().optimizer.prefer_existing_union = true;
+    // Ballista 55's adaptive planner loses track of a stage it rolls back when an executor is
+    // lost ("Can't find active stage to update stage outputs") and the job never ends; the
+    // static planner runs the lost tasks again.
+    config.with_ballista_adaptive_query_planner(false)
 }
 
 /// The client's session configuration: [`session_config`] with the S3 settings of its

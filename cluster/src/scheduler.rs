@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ballista_core::extension::{ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions};
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::extension::{
+    SessionConfigExt, ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
@@ -34,6 +37,9 @@ pub struct SchedulerOptions {
     pub expire_interval: Duration,
     /// How many times a task is tried before its job fails.
     pub task_max_failures: usize,
+    /// Whether executors ask for tasks (pull) or the scheduler sends them (push); executors
+    /// must use the same.
+    pub scheduling_policy: TaskSchedulingPolicy,
 }
 
 /// Runs a scheduler until the process ends.
@@ -47,6 +53,7 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError
         expire_dead_executor_interval_seconds: options.expire_interval.as_secs().max(1),
         no_executors_grace_period_seconds: options.executor_timeout.as_secs().max(1),
         task_max_failures: options.task_max_failures,
+        scheduling_policy: options.scheduling_policy,
         grpc_server_max_decoding_message_size: MAX_MESSAGE_BYTES,
         grpc_server_max_encoding_message_size: MAX_MESSAGE_BYTES,
         grpc_client_max_message_size: MAX_MESSAGE_BYTES,
@@ -62,7 +69,10 @@ pub async fn run_scheduler(options: SchedulerOptions) -> Result<(), ClusterError
 
 /// The scheduler's session for a job: the client's settings, the object stores, and every
 /// function a check may call (the logical plan it receives names them).
-pub fn session_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
+pub fn session_state(mut config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    // Whatever the client sent: see `session_config`.
+    config.options_mut().optimizer.prefer_existing_union = true;
+    let config = config.with_ballista_adaptive_query_planner(false);
     let runtime = runtime_env(&config, None)?;
     let mut scalar_functions = ballista_scalar_functions();
     scalar_functions.extend(helper_functions());
@@ -70,9 +80,8 @@ pub fn session_state(config: SessionConfig) -> datafusion::common::Result<Sessio
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
-        // The client sends a plan it already analysed and optimised; a second pass trips over
-        // the aliases of decorrelated subqueries ("No field named __correlated_sq_…"). Only
-        // physical planning happens here.
+        // The client sends a plan it already analysed and optimised: only physical planning
+        // happens here.
         .with_analyzer_rules(vec![])
         .with_optimizer_rules(vec![])
         .with_scalar_functions(scalar_functions)
@@ -91,5 +100,15 @@ mod tests {
         for name in ["hex_id", "id_problem", "b3_part", "traceparent_part"] {
             assert!(state.scalar_functions().contains_key(name), "{name} missing");
         }
+    }
+
+    #[test]
+    fn the_scheduler_keeps_unions_and_the_static_planner_whatever_the_client_asks() {
+        let mut client = session_config();
+        client.options_mut().optimizer.prefer_existing_union = false;
+        let client = client.with_ballista_adaptive_query_planner(true);
+        let state = session_state(client).unwrap();
+        assert!(state.config().options().optimizer.prefer_existing_union);
+        assert!(!state.config().ballista_adaptive_query_planner_enabled());
     }
 }

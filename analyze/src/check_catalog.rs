@@ -235,6 +235,20 @@ mod tests {
         }
     }
 
+    /// Ballista's plan codec cannot carry decorrelated subqueries (`[NOT] IN (SELECT …)`,
+    /// `[NOT] EXISTS (…)`): built-in checks write them as joins so that they run on a cluster.
+    #[test]
+    fn built_in_queries_use_joins_not_subquery_predicates() {
+        let (checks, views) = built_in().unwrap();
+        let texts = checks.values().map(|c| (&c.id, &c.sql)).chain(views.values().map(|v| (&v.name, &v.sql)));
+        for (name, sql) in texts {
+            let flat = sql.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+            for pattern in ["exists (", "exists(", " in (select", " in(select"] {
+                assert!(!flat.contains(pattern), "{name} uses `{pattern}`: write it as a join");
+            }
+        }
+    }
+
     #[test]
     fn a_file_without_metadata_is_refused_with_its_name() {
         let error = parse_check("SELECT 1", "mine.sql").unwrap_err();

@@ -14,6 +14,9 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Finds broken distributed traces: an OTLP target that stores spans as Parquet, and checks
 /// that say where trace propagation broke and why.
 #[derive(Parser)]

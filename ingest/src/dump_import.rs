@@ -90,6 +90,9 @@ pub enum ImportError {
     /// Writing Parquet failed.
     #[error(transparent)]
     Write(#[from] ParquetFileError),
+    /// The thread writing Parquet stopped without saying why (a bug).
+    #[error("the Parquet writer thread stopped unexpectedly")]
+    WriterStopped,
 }
 
 /// The outcome of decoding one record.
@@ -116,20 +119,27 @@ pub fn import_dumps(
     let mut summary = ImportSummary::default();
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
-    let mut sequence = 0u32;
-    let mut flush = |pending: &mut Vec<RecordBatch>,
-                     pending_rows: &mut usize,
-                     summary: &mut ImportSummary|
-     -> Result<(), ImportError> {
-        if pending.is_empty() {
-            return Ok(());
-        }
-        sequence += 1;
-        let written = write_partitioned(pending, spans_directory, &format!("{run}-{sequence:05}"), false)?;
-        summary.written_files.extend(written);
-        pending.clear();
+    // Parquet is written on its own thread, so the next records are decoded meanwhile; one
+    // write waits in the channel at most, which bounds memory.
+    let (to_writer, writer_inbox) = mpsc::sync_channel::<Vec<RecordBatch>>(1);
+    let writer = {
+        let directory = spans_directory.to_owned();
+        std::thread::spawn(move || -> Result<Vec<PathBuf>, ParquetFileError> {
+            let mut written = Vec::new();
+            for (sequence, batches) in writer_inbox.into_iter().enumerate() {
+                let stem = format!("{run}-{:05}", sequence + 1);
+                written.extend(write_partitioned(&batches, &directory, &stem, false)?);
+            }
+            Ok(written)
+        })
+    };
+    let finish_writer = |writer: std::thread::JoinHandle<Result<Vec<PathBuf>, ParquetFileError>>| {
+        writer.join().map_err(|_| ImportError::WriterStopped)?.map_err(ImportError::Write)
+    };
+    // A send fails only when the writer stopped on an error, which its join returns.
+    let flush = move |pending: &mut Vec<RecordBatch>, pending_rows: &mut usize| -> bool {
         *pending_rows = 0;
-        Ok(())
+        pending.is_empty() || to_writer.send(std::mem::take(pending)).is_ok()
     };
     for path in paths {
         let (sender, receiver) = mpsc::sync_channel::<Result<Vec<DumpRecord>, DumpError>>(2);
@@ -170,15 +180,18 @@ pub fn import_dumps(
                     pending.push(batch);
                 }
             }
-            if pending_rows >= options.file_rows {
-                flush(&mut pending, &mut pending_rows, &mut summary)?;
+            if pending_rows >= options.file_rows && !flush(&mut pending, &mut pending_rows) {
+                drop(flush);
+                return Err(finish_writer(writer).err().unwrap_or(ImportError::WriterStopped));
             }
             summary.bytes_read = bytes_read.load(Ordering::Relaxed);
             observer.progress(summary.bytes_read, summary.spans);
         }
         let _ = reading.join();
     }
-    flush(&mut pending, &mut pending_rows, &mut summary)?;
+    flush(&mut pending, &mut pending_rows);
+    drop(flush);
+    summary.written_files = finish_writer(writer)?;
     summary.bytes_read = bytes_read.load(Ordering::Relaxed);
     Ok(summary)
 }

@@ -21,6 +21,7 @@ pub mod parquet_files;
 pub mod promoted_attributes;
 pub mod receiver;
 pub mod request_decoding;
+pub mod row_gather;
 pub mod span_batch;
 pub mod span_ids;
 pub mod span_schema;

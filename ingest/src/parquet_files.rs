@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
@@ -18,6 +18,7 @@ use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::row_gather::gather_batch;
 use crate::span_schema::{SCHEMA_VERSION, column, span_schema};
 use crate::write_ahead_log::sync_directory;
 
@@ -148,10 +149,11 @@ pub fn write_partitioned(
         let directory = spans_directory.join(partition_directory(hour));
         let path = directory.join(format!("{file_stem}.parquet"));
         if !(skip_existing && path.exists()) {
-            // Concatenating, then taking in sorted order, is much cheaper than gathering row by
-            // row from each batch (`interleave`) for the nested attribute, event and link columns.
+            // Concatenating, then gathering in sorted order, is much cheaper than gathering row
+            // by row from each batch (`interleave`) for the nested attribute, event and link
+            // columns.
             let indices = UInt32Array::from_iter_values(order[run_start..run_end].iter().map(|key| key.row));
-            let sorted = take_record_batch(&all, &indices)?;
+            let sorted = gather_batch(&all, &indices)?;
             write_file_atomically(&sorted, &directory, &path)?;
             written.push(path);
         }

@@ -119,9 +119,10 @@ pub fn import_dumps(
     let mut summary = ImportSummary::default();
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
-    // Parquet is written on its own thread, so the next records are decoded meanwhile; one
-    // write waits in the channel at most, which bounds memory.
-    let (to_writer, writer_inbox) = mpsc::sync_channel::<Vec<RecordBatch>>(1);
+    // Parquet is written on its own thread, so the next records are decoded meanwhile. The
+    // channel has no room: a finished batch waits for the writer to be free, so at most one
+    // write and one batch being collected are in memory.
+    let (to_writer, writer_inbox) = mpsc::sync_channel::<Vec<RecordBatch>>(0);
     let writer = {
         let directory = spans_directory.to_owned();
         std::thread::spawn(move || -> Result<Vec<PathBuf>, ParquetFileError> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use prost::Message;
 use tracegap_analyze::findings::run_checks;
 use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
-use tracegap_corpus::dump_writers::{DumpKind, jaeger_json, write_record, zipkin_json};
+use tracegap_corpus::dump_writers::{DumpKind, jaeger_json, otlp_json, write_record, zipkin_json};
 use tracegap_corpus::{CorpusOptions, generate};
 use tracegap_ingest::Source;
 use tracegap_ingest::dump_import::{ImportObserver, ImportOptions, import_dumps};
@@ -86,10 +86,16 @@ async fn every_check_finds_exactly_the_injected_breaks_and_nothing_in_healthy_tr
     for request in &requests {
         write_record(DumpKind::OtlpJsonLines, request, &mut json_lines).unwrap();
     }
+    // One document or message holding everything: read in groups of elements, not whole.
+    let single = tracegap_ingest::otlp_messages::ExportRequest {
+        resource_spans: requests.iter().flat_map(|r| r.resource_spans.iter().cloned()).collect(),
+    };
     let duplicates: BTreeSet<Key> = found.iter().filter(|k| k.0 == "duplicate_span_id").cloned().collect();
     for (name, bytes, expected) in [
         ("corpus.otlp.bin", dump, found.clone()),
         ("corpus.otlp.jsonl", json_lines, found.clone()),
+        ("corpus.otlp.json", serde_json::to_vec_pretty(&otlp_json(&single)).unwrap(), found.clone()),
+        ("corpus.otlp.single.bin", single.encode_to_vec(), found.clone()),
         ("corpus.jaeger.json", serde_json::to_vec(&jaeger_json(&requests)).unwrap(), found.clone()),
         // Zipkin merges the spans of one service that share an id (its own UI does the same), so a
         // span exported twice is one span there.
@@ -105,6 +111,10 @@ async fn every_check_finds_exactly_the_injected_breaks_and_nothing_in_healthy_tr
         let summary =
             import_dumps(&[file], &imported.path().join(SPANS_DIRECTORY), &ImportOptions::default(), &mut Silent)
                 .unwrap();
+        if !name.contains("zipkin") {
+            assert_eq!(summary.spans as usize, corpus.spans, "{name}");
+        }
+        assert!(summary.records > 1, "{name} ({} bytes) is read in parts: {} records", bytes.len(), summary.records);
         let keys = finding_keys(imported.path()).await;
         let (missing, extra): (Vec<_>, Vec<_>) =
             (expected.difference(&keys).take(3).collect(), keys.difference(&expected).take(3).collect());

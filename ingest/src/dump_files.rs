@@ -1,16 +1,20 @@
 //! Reading dump files: decompression (gzip, zstd) and format detection from content, then the
-//! file as a stream of records (a JSON line, a length-prefixed protobuf message, or the whole
-//! document), each with its place in the file for error messages.
+//! file as a stream of records (a JSON line, a length-prefixed protobuf message, or a group of
+//! elements cut from one big document), each with its place in the file for error messages.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+
+use crate::json_elements::{JsonElements, JsonPiece, JsonSplitError};
+use crate::protobuf_elements::{ProtobufElements, ProtobufSplitError};
 
 /// Largest length-prefixed protobuf record accepted (a larger prefix means a corrupt file).
 pub const MAX_RECORD_BYTES: usize = 256 << 20;
@@ -94,12 +98,69 @@ pub enum DumpError {
 /// One record of a dump.
 #[derive(Debug, Clone)]
 pub struct DumpRecord {
-    /// Where it is: `file:line N`, `file: record N at byte X`, or `file`.
+    /// Where it is: `file:N` (a line), `file: record N at byte X`, or `file` (a group of
+    /// elements, whose places are in `group`).
     pub place: String,
     /// Its format.
     pub format: DumpFormat,
-    /// Its bytes (decompressed).
+    /// Its bytes (decompressed): a document of the format.
     pub payload: Bytes,
+    /// When the record is a group of elements cut from one big document: where each one is.
+    pub group: Option<ElementGroup>,
+}
+
+impl DumpRecord {
+    /// A record of a group of elements; the group's payload moves into the record's.
+    fn of_group(place: String, format: DumpFormat, mut group: ElementGroup) -> DumpRecord {
+        let payload = Bytes::from(std::mem::take(&mut group.payload));
+        DumpRecord { place, format, payload, group: Some(group) }
+    }
+}
+
+/// Elements of one big document's span array (`data`, `resourceSpans`, a Zipkin array, a
+/// `TracesData`'s `resource_spans`), wrapped as a small document of the same format.
+#[derive(Debug, Clone, Default)]
+pub struct ElementGroup {
+    /// The document: prefix, the elements, suffix (moved to [`DumpRecord::payload`] once read).
+    pub payload: Vec<u8>,
+    /// Length of the prefix (`{"data":[`).
+    pub prefix_len: usize,
+    /// The suffix (`]}`).
+    pub suffix: &'static [u8],
+    /// The array's name in the document (empty for a top-level array).
+    pub array: String,
+    /// Index of the first element in the whole array.
+    pub first_index: u64,
+    /// Each element.
+    pub elements: Vec<ElementPlace>,
+}
+
+/// Where one element is, in its group and in the file.
+#[derive(Debug, Clone)]
+pub struct ElementPlace {
+    /// Its bytes in the group's document.
+    pub range: Range<usize>,
+    /// Its line in the file (0 when the file has no lines).
+    pub line: u64,
+    /// Its byte offset in the (decompressed) file.
+    pub offset: u64,
+}
+
+impl ElementGroup {
+    /// Element `index` of the group alone, wrapped as a document; `document` is the group's.
+    pub fn wrap_one(&self, document: &[u8], index: usize) -> Vec<u8> {
+        let range = self.elements[index].range.clone();
+        let mut one = Vec::with_capacity(self.prefix_len + range.len() + self.suffix.len());
+        one.extend_from_slice(&document[..self.prefix_len]);
+        one.extend_from_slice(&document[range]);
+        one.extend_from_slice(self.suffix);
+        one
+    }
+
+    /// The element's name in the document, such as `data[17]`.
+    pub fn label(&self, index: usize) -> String {
+        format!("{}[{}]", self.array, self.first_index + index as u64)
+    }
 }
 
 /// Counts the bytes read from the file itself (before decompression), for progress.
@@ -119,7 +180,6 @@ impl<R: Read> Read for CountingReader<R> {
 /// An open dump: its format, and its records one by one.
 pub struct DumpReader {
     path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
     format: DumpFormat,
     layout: Layout,
     record_index: u64,
@@ -128,12 +188,23 @@ pub struct DumpReader {
     done: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+type Input = Box<dyn BufRead + Send>;
+
+/// How records are cut from the file.
 enum Layout {
-    Whole,
-    Lines,
-    LengthPrefixed,
+    /// One document per line.
+    Lines(Input),
+    /// Protobuf messages behind a 4-byte length.
+    LengthPrefixed(Input),
+    /// One JSON document (or several), cut between the elements of its span array.
+    JsonElements(JsonElements<Input>),
+    /// One protobuf message, cut between its `resource_spans`.
+    ProtobufElements(ProtobufElements<Input>),
 }
+
+/// Keys under which a top-level object keeps its span array, per format.
+const OTLP_ARRAY_KEYS: &[&str] = &["resourceSpans", "resource_spans", "batches"];
+const JAEGER_ARRAY_KEYS: &[&str] = &["data"];
 
 impl DumpReader {
     /// Opens a dump, decompressing gzip or zstd by their magic bytes, and detects its format
@@ -165,20 +236,14 @@ impl DumpReader {
             head
         };
         let layout = match format {
-            DumpFormat::OtlpJson if first_line_is_a_document(&head) => Layout::Lines,
-            DumpFormat::OtlpProtobuf if head.first().is_some_and(|b| *b != 0x0a) => Layout::LengthPrefixed,
-            _ => Layout::Whole,
+            DumpFormat::OtlpJson if first_line_is_a_document(&head) => Layout::Lines(reader),
+            DumpFormat::OtlpJson => Layout::JsonElements(JsonElements::new(reader, OTLP_ARRAY_KEYS)),
+            DumpFormat::OtlpProtobuf if head.first().is_some_and(|b| *b != 0x0a) => Layout::LengthPrefixed(reader),
+            DumpFormat::OtlpProtobuf => Layout::ProtobufElements(ProtobufElements::new(reader)),
+            DumpFormat::Jaeger => Layout::JsonElements(JsonElements::new(reader, JAEGER_ARRAY_KEYS)),
+            DumpFormat::Zipkin => Layout::JsonElements(JsonElements::new(reader, &[])),
         };
-        Ok(DumpReader {
-            path: path.to_owned(),
-            reader,
-            format,
-            layout,
-            record_index: 0,
-            line: 0,
-            offset: 0,
-            done: false,
-        })
+        Ok(DumpReader { path: path.to_owned(), format, layout, record_index: 0, line: 0, offset: 0, done: false })
     }
 
     /// The detected (or given) format.
@@ -193,19 +258,48 @@ impl DumpReader {
         }
         let io = |source| DumpError::Io { path: self.path.clone(), source };
         let display = self.path.display().to_string();
-        match self.layout {
-            Layout::Whole => {
-                self.done = true;
-                let mut all = Vec::new();
-                self.reader.read_to_end(&mut all).map_err(io)?;
-                if all.iter().all(u8::is_ascii_whitespace) {
-                    return Ok(None);
+        let corrupt = |message: String| DumpError::Corrupt { path: self.path.clone(), message };
+        let format = self.format;
+        match &mut self.layout {
+            Layout::JsonElements(splitter) => match splitter.next_piece() {
+                Ok(Some(JsonPiece::Elements(group))) => Ok(Some(DumpRecord::of_group(display, format, group))),
+                Ok(Some(JsonPiece::Document { payload, line })) => Ok(Some(DumpRecord {
+                    place: if line > 1 { format!("{display}:{line}") } else { display },
+                    format,
+                    payload: Bytes::from(payload),
+                    group: None,
+                })),
+                Ok(None) => {
+                    self.done = true;
+                    Ok(None)
                 }
-                Ok(Some(DumpRecord { place: display, format: self.format, payload: Bytes::from(all) }))
-            }
-            Layout::Lines => loop {
+                Err(JsonSplitError::Io(error)) => {
+                    self.done = true;
+                    Err(io(error))
+                }
+                Err(error) => {
+                    self.done = true;
+                    Err(corrupt(format!("{error}; the rest of the file is unreadable")))
+                }
+            },
+            Layout::ProtobufElements(splitter) => match splitter.next_group() {
+                Ok(Some(group)) => Ok(Some(DumpRecord::of_group(display, format, group))),
+                Ok(None) => {
+                    self.done = true;
+                    Ok(None)
+                }
+                Err(ProtobufSplitError::Io(error)) => {
+                    self.done = true;
+                    Err(io(error))
+                }
+                Err(error) => {
+                    self.done = true;
+                    Err(corrupt(format!("{error}; the rest of the file is unreadable")))
+                }
+            },
+            Layout::Lines(reader) => loop {
                 let mut line = Vec::new();
-                let read = self.reader.read_until(b'\n', &mut line).map_err(io)?;
+                let read = reader.read_until(b'\n', &mut line).map_err(io)?;
                 if read == 0 {
                     self.done = true;
                     return Ok(None);
@@ -218,13 +312,14 @@ impl DumpReader {
                     place: format!("{display}:{}", self.line),
                     format: self.format,
                     payload: Bytes::from(line),
+                    group: None,
                 }));
             },
-            Layout::LengthPrefixed => {
+            Layout::LengthPrefixed(reader) => {
                 let mut prefix = [0u8; 4];
                 let mut filled = 0;
                 while filled < 4 {
-                    let read = self.reader.read(&mut prefix[filled..]).map_err(io)?;
+                    let read = reader.read(&mut prefix[filled..]).map_err(io)?;
                     if read == 0 {
                         break;
                     }
@@ -235,7 +330,6 @@ impl DumpReader {
                     return Ok(None);
                 }
                 let at = self.offset;
-                let corrupt = |message: String| DumpError::Corrupt { path: self.path.clone(), message };
                 if filled < 4 {
                     self.done = true;
                     return Err(corrupt(format!(
@@ -252,7 +346,7 @@ impl DumpReader {
                     )));
                 }
                 let mut payload = vec![0u8; length];
-                if let Err(error) = self.reader.read_exact(&mut payload) {
+                if let Err(error) = reader.read_exact(&mut payload) {
                     self.done = true;
                     return Err(if error.kind() == io::ErrorKind::UnexpectedEof {
                         corrupt(format!(
@@ -269,6 +363,7 @@ impl DumpReader {
                     place: format!("{display}: record {} at byte {at}", self.record_index),
                     format: self.format,
                     payload: Bytes::from(payload),
+                    group: None,
                 }))
             }
         }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use prost::Message;
 use rayon::prelude::*;
 
@@ -96,13 +97,30 @@ pub enum ImportError {
 }
 
 /// The outcome of decoding one record.
+#[derive(Default)]
 struct DecodedRecord {
-    batch: Option<RecordBatch>,
+    batches: Vec<RecordBatch>,
     spans: usize,
     rejected: usize,
     warned: usize,
-    bad: bool,
+    /// Records (or elements of a group) that could not be decoded at all.
+    bad: u64,
     problems: Vec<String>,
+}
+
+impl DecodedRecord {
+    fn failed(place: &str, message: String) -> DecodedRecord {
+        DecodedRecord { bad: 1, problems: vec![format!("{place}: {message}")], ..Default::default() }
+    }
+
+    fn absorb(&mut self, other: DecodedRecord) {
+        self.batches.extend(other.batches);
+        self.spans += other.spans;
+        self.rejected += other.rejected;
+        self.warned += other.warned;
+        self.bad += other.bad;
+        self.problems.extend(other.problems);
+    }
 }
 
 /// Imports dump files into `spans_directory`.
@@ -172,11 +190,11 @@ pub fn import_dumps(
                 for problem in &record.problems {
                     observer.problem(problem);
                 }
-                summary.bad_records += u64::from(record.bad);
+                summary.bad_records += record.bad;
                 summary.rejected_spans += record.rejected as u64;
                 summary.warned_spans += record.warned as u64;
                 summary.spans += record.spans as u64;
-                if let Some(batch) = record.batch {
+                for batch in record.batches {
                     pending_rows += batch.num_rows();
                     pending.push(batch);
                 }
@@ -228,42 +246,74 @@ fn read_chunks(mut reader: DumpReader, sender: mpsc::SyncSender<Result<Vec<DumpR
 }
 
 fn decode_record(record: DumpRecord, context: &BatchContext) -> DecodedRecord {
-    let place = &record.place;
-    let failed = |message: String| DecodedRecord {
-        batch: None,
-        spans: 0,
-        rejected: 0,
-        warned: 0,
-        bad: true,
-        problems: vec![format!("{place}: {message}")],
+    let Some(group) = &record.group else {
+        return decode_document(&record.payload, record.format, &record.place, 0, None, context);
+    };
+    let whole = decode_document(&record.payload, record.format, &record.place, group.first_index, None, context);
+    if whole.bad == 0 {
+        return whole;
+    }
+    // Some element is malformed: decode each alone, so only the bad ones are lost and each is
+    // reported at its own line.
+    let mut merged = DecodedRecord::default();
+    for (index, element) in group.elements.iter().enumerate() {
+        let document = Bytes::from(group.wrap_one(&record.payload, index));
+        let place = match element.line {
+            0 => format!("{}: byte {}: {}", record.place, element.offset, group.label(index)),
+            line => format!("{}:{line}: {}", record.place, group.label(index)),
+        };
+        let first_index = group.first_index + index as u64;
+        let line = (element.line > 0).then_some(element.line);
+        merged.absorb(decode_document(&document, record.format, &place, first_index, line, context));
+    }
+    merged
+}
+
+/// Decodes one document of `format`. `first_index` numbers its span array's elements in the
+/// whole file; `line`, when the document is one element, makes JSON error lines the file's.
+fn decode_document(
+    payload: &Bytes,
+    format: DumpFormat,
+    place: &str,
+    first_index: u64,
+    line: Option<u64>,
+    context: &BatchContext,
+) -> DecodedRecord {
+    let json_error = |error: &serde_json::Error| match line {
+        Some(line) => {
+            let text = error.to_string();
+            let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(message, _)| message);
+            format!("{message} (line {})", line + error.line() as u64 - 1)
+        }
+        None => error.to_string(),
     };
     let mut problems = Vec::new();
     let mut rejected = 0;
-    let request = match record.format {
-        DumpFormat::OtlpProtobuf => match crate::message_depth::check_depth(&record.payload)
+    let request = match format {
+        DumpFormat::OtlpProtobuf => match crate::message_depth::check_depth(payload)
             .map_err(|e| e.to_string())
-            .and_then(|()| ExportRequest::decode(record.payload.clone()).map_err(|e| e.to_string()))
+            .and_then(|()| ExportRequest::decode(payload.clone()).map_err(|e| e.to_string()))
         {
             Ok(request) => request,
-            Err(error) => return failed(format!("invalid OTLP protobuf TracesData: {error}")),
+            Err(error) => return DecodedRecord::failed(place, format!("invalid OTLP protobuf TracesData: {error}")),
         },
-        DumpFormat::OtlpJson => match crate::otlp_json::decode_json_request(&record.payload) {
+        DumpFormat::OtlpJson => match crate::otlp_json::decode_json_request_from(payload, first_index) {
             Ok(decoded) => {
                 rejected += decoded.rejected;
                 problems.extend(decoded.rejections.iter().map(|r| format!("{place}: {r}")));
                 decoded.request
             }
-            Err(error) => return failed(format!("invalid OTLP JSON: {error}")),
+            Err(error) => return DecodedRecord::failed(place, format!("invalid OTLP JSON: {}", json_error(&error.0))),
         },
         DumpFormat::Jaeger | DumpFormat::Zipkin => {
-            let document: serde_json::Value = match serde_json::from_slice(&record.payload) {
+            let document: serde_json::Value = match serde_json::from_slice(payload) {
                 Ok(document) => document,
-                Err(error) => return failed(format!("invalid JSON: {error}")),
+                Err(error) => return DecodedRecord::failed(place, format!("invalid JSON: {}", json_error(&error))),
             };
-            let converted = if record.format == DumpFormat::Jaeger {
-                crate::jaeger_json::convert_jaeger(document)
+            let converted = if format == DumpFormat::Jaeger {
+                crate::jaeger_json::convert_jaeger(document, first_index)
             } else {
-                crate::zipkin_json::convert_zipkin(document)
+                crate::zipkin_json::convert_zipkin(document, first_index)
             };
             match converted {
                 Ok(converted) => {
@@ -271,7 +321,7 @@ fn decode_record(record: DumpRecord, context: &BatchContext) -> DecodedRecord {
                     problems.extend(converted.rejections.iter().map(|r| format!("{place}: {r}")));
                     converted.request
                 }
-                Err(message) => return failed(message),
+                Err(message) => return DecodedRecord::failed(place, message),
             }
         }
     };
@@ -284,6 +334,7 @@ fn decode_record(record: DumpRecord, context: &BatchContext) -> DecodedRecord {
         let count: usize = resource_spans.scope_spans.iter().map(|s| s.spans.len()).sum();
         if !has_service && count > 0 {
             warned += count;
+            let index = first_index + index as u64;
             problems.push(format!(
                 "{place}: resource_spans[{index}].resource has no service.name; its {count} spans are stored without a service"
             ));
@@ -295,9 +346,16 @@ fn decode_record(record: DumpRecord, context: &BatchContext) -> DecodedRecord {
             if spans.rejected > 0 {
                 problems.push(format!("{place}: {}", spans.rejection_message()));
             }
-            DecodedRecord { batch: spans.batch, spans: spans.accepted, rejected, warned, bad: false, problems }
+            DecodedRecord {
+                batches: spans.batch.into_iter().collect(),
+                spans: spans.accepted,
+                rejected,
+                warned,
+                bad: 0,
+                problems,
+            }
         }
-        Err(error) => failed(format!("building span columns: {error}")),
+        Err(error) => DecodedRecord::failed(place, format!("building span columns: {error}")),
     }
 }
 

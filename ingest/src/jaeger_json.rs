@@ -89,8 +89,9 @@ struct JaegerSpan {
 }
 
 /// Converts a Jaeger document: `{"data": [trace, ...]}` or one trace `{"traceID", "spans",
-/// "processes"}`.
-pub fn convert_jaeger(document: serde_json::Value) -> Result<Converted, String> {
+/// "processes"}`. `first_index` is the index of the first trace in the whole `data` array, when
+/// the document is a part of a bigger one: rejections name traces by that index.
+pub fn convert_jaeger(document: serde_json::Value, first_index: u64) -> Result<Converted, String> {
     let serde_json::Value::Object(mut object) = document else {
         return Err("a Jaeger document is an object with `data` (an array of traces) or one trace".into());
     };
@@ -104,7 +105,7 @@ pub fn convert_jaeger(document: serde_json::Value) -> Result<Converted, String> 
     let mut converted = Converted::default();
     let mut resources: BTreeMap<String, (Process, BTreeMap<(String, String), Vec<Span>>)> = BTreeMap::new();
     for (trace_index, trace) in traces.into_iter().enumerate() {
-        let place = trace_index;
+        let place = first_index + trace_index as u64;
         let serde_json::Value::Object(mut trace) = trace else {
             converted.rejections.push(format!("data[{place}]: not a trace object"));
             continue;
@@ -345,7 +346,7 @@ mod tests {
            "logs": [{"timestamp": 1586160015434001u64, "fields": [{"key": "event", "value": "retry"}]}]},
           {"traceID": "f77950feed55c1ce91dd8e87896623a6", "spanID": "24", "processID": "p9"}
         ]});
-        let converted = convert_jaeger(document).unwrap();
+        let converted = convert_jaeger(document, 0).unwrap();
         assert_eq!(
             converted.rejections,
             vec!["data[0].spans[1]: processID \"p9\" is not in the trace's processes".to_owned()]

@@ -22,7 +22,7 @@ use crate::otlp_messages as otlp;
 /// A JSON request that could not be decoded at all.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid OTLP JSON: {0}")]
-pub struct JsonDecodeError(#[from] serde_json::Error);
+pub struct JsonDecodeError(#[from] pub serde_json::Error);
 
 /// A decoded JSON request, and the spans dropped because an id was not hex.
 #[derive(Debug, Default)]
@@ -38,8 +38,14 @@ pub struct DecodedJson {
 /// Decodes one OTLP JSON `ExportTraceServiceRequest` (or `TracesData`). Strings without escapes
 /// are not copied: they share `input`'s buffer.
 pub fn decode_json_request(input: &Bytes) -> Result<DecodedJson, JsonDecodeError> {
+    decode_json_request_from(input, 0)
+}
+
+/// As [`decode_json_request`], for a part of a bigger document whose first `resourceSpans`
+/// element is number `first_index` there: rejections name the element by its index in the whole.
+pub fn decode_json_request_from(input: &Bytes, first_index: u64) -> Result<DecodedJson, JsonDecodeError> {
     let parsed: JsonRequest<'_> = serde_json::from_slice(input)?;
-    Ok(parsed.into_request(input))
+    Ok(parsed.into_request(input, first_index))
 }
 
 #[derive(Deserialize)]
@@ -272,7 +278,7 @@ pub(crate) fn hex_id(text: Option<&str>) -> Result<Bytes, String> {
 }
 
 impl<'a> JsonRequest<'a> {
-    fn into_request(self, input: &Bytes) -> DecodedJson {
+    fn into_request(self, input: &Bytes, first_index: u64) -> DecodedJson {
         let text = Text { input };
         let mut decoded = DecodedJson::default();
         for (resource_index, resource_spans) in self.resource_spans.into_iter().enumerate() {
@@ -285,6 +291,7 @@ impl<'a> JsonRequest<'a> {
                         Err(reason) => {
                             decoded.rejected += 1;
                             if decoded.rejections.len() < 5 {
+                                let resource_index = first_index + resource_index as u64;
                                 decoded.rejections.push(format!(
                                     "resourceSpans[{resource_index}].scopeSpans[{scope_index}].spans[{span_index}].{reason}"
                                 ));

@@ -78,7 +78,9 @@ pub struct Converted {
 }
 
 /// Converts a Zipkin v2 document: an array of spans, or an array of arrays (traces).
-pub fn convert_zipkin(document: serde_json::Value) -> Result<Converted, String> {
+/// `first_index` is the index of the first element in the whole array, when the document is a
+/// part of a bigger one: rejections name elements by that index.
+pub fn convert_zipkin(document: serde_json::Value, first_index: u64) -> Result<Converted, String> {
     let serde_json::Value::Array(elements) = document else {
         return Err("a Zipkin v2 document is an array of spans or of traces".into());
     };
@@ -92,6 +94,7 @@ pub fn convert_zipkin(document: serde_json::Value) -> Result<Converted, String> 
         Err(error) => converted.rejections.push(format!("{place}: {error}")),
     };
     for (index, element) in elements.into_iter().enumerate() {
+        let index = first_index + index as u64;
         match element {
             serde_json::Value::Array(trace) => {
                 for (position, span) in trace.into_iter().enumerate() {
@@ -274,7 +277,7 @@ mod tests {
             {"traceId": "1e223ff1f80f1c69", "id": "74280ae0c10d8062", "localEndpoint": {"serviceName": "serviceb"},
              "tags": {"fragment": "yes"}}
         ]);
-        let converted = convert_zipkin(document).unwrap();
+        let converted = convert_zipkin(document, 0).unwrap();
         assert_eq!(converted.rejections, vec!["[1]: traceId \"zz\" is not hex (at character 0)".to_owned()]);
         let span = &converted.request.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.trace_id.len(), 8, "a 64-bit trace id is kept as 8 bytes");

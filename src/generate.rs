@@ -135,31 +135,44 @@ fn write_dump(
 ) -> anyhow::Result<tracegap_corpus::Corpus> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let kind = match format {
-        OutputFormat::OtlpJson => Some(DumpKind::OtlpJsonLines),
-        OutputFormat::OtlpProto => Some(DumpKind::OtlpProtobufRecords),
-        OutputFormat::Jaeger | OutputFormat::Zipkin => None,
+    // Jaeger and Zipkin are one document: its array is written request by request (a trace
+    // split between two requests becomes two Jaeger trace objects with the same id), so memory
+    // stays flat however big the dump.
+    let (opening, closing): (&[u8], &[u8]) = match format {
+        OutputFormat::Jaeger => (b"{\"data\":[", b"]}\n"),
+        OutputFormat::Zipkin => (b"[", b"]\n"),
+        OutputFormat::OtlpJson | OutputFormat::OtlpProto => (b"", b""),
     };
-    let mut whole = Vec::new();
-    let mut failure = None;
-    let corpus = generate(options, |request| match kind {
-        Some(kind) => {
-            if failure.is_none()
-                && let Err(error) = write_record(kind, &request, &mut out)
-            {
-                failure = Some(error);
+    out.write_all(opening)?;
+    let mut elements = 0usize;
+    let mut write_request = |request: &ExportRequest, out: &mut BufWriter<std::fs::File>| -> std::io::Result<()> {
+        let array = match format {
+            OutputFormat::OtlpJson => return write_record(DumpKind::OtlpJsonLines, request, out),
+            OutputFormat::OtlpProto => return write_record(DumpKind::OtlpProtobufRecords, request, out),
+            OutputFormat::Jaeger => jaeger_json(std::slice::from_ref(request))["data"].take(),
+            OutputFormat::Zipkin => zipkin_json(std::slice::from_ref(request)),
+        };
+        for element in array.as_array().into_iter().flatten() {
+            if elements > 0 {
+                out.write_all(b",")?;
             }
+            elements += 1;
+            serde_json::to_writer(&mut *out, element)?;
         }
-        None => whole.push(request),
+        Ok(())
+    };
+    let mut failure = None;
+    let corpus = generate(options, |request| {
+        if failure.is_none()
+            && let Err(error) = write_request(&request, &mut out)
+        {
+            failure = Some(error);
+        }
     });
     if let Some(error) = failure {
         return Err(error).with_context(|| format!("writing {}", path.display()));
     }
-    match format {
-        OutputFormat::Jaeger => serde_json::to_writer(&mut out, &jaeger_json(&whole))?,
-        OutputFormat::Zipkin => serde_json::to_writer(&mut out, &zipkin_json(&whole))?,
-        _ => {}
-    }
+    out.write_all(closing)?;
     out.flush()?;
     Ok(corpus)
 }

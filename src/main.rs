@@ -1,5 +1,6 @@
 //! The `tracegap` command: wires the ingest, analysis and web crates together.
 
+mod allocator;
 mod bench_import;
 mod bench_ingest;
 mod bench_web;
@@ -13,9 +14,6 @@ mod report;
 mod serve;
 
 use clap::{Parser, Subcommand};
-
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Finds broken distributed traces: an OTLP target that stores spans as Parquet, and checks
 /// that say where trace propagation broke and why.
@@ -71,14 +69,26 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Check(args) => check::run_check(args),
+        Command::Check(args) => {
+            allocator::keep_freed_memory();
+            check::run_check(args)
+        }
         Command::Sql(args) => check::run_sql(args),
-        Command::Report(args) => report::run(args),
-        Command::Import(args) => import::run(args),
+        Command::Report(args) => {
+            allocator::keep_freed_memory();
+            report::run(args)
+        }
+        Command::Import(args) => {
+            allocator::keep_freed_memory();
+            import::run(args)
+        }
         Command::Generate(args) => generate::run(args),
         Command::Cluster { process } => cluster::run(process),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
-        Command::Bench { bench: BenchCommand::Import(args) } => bench_import::run(args),
+        Command::Bench { bench: BenchCommand::Import(args) } => {
+            allocator::keep_freed_memory();
+            bench_import::run(args)
+        }
         Command::Bench { bench: BenchCommand::Web(args) } => bench_web::run(args),
     };
     match result {

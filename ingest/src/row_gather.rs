@@ -34,7 +34,7 @@ pub fn gather(array: &dyn Array, indices: &UInt32Array) -> Result<ArrayRef, Arro
         DataType::List(_) => gather_list(array.as_list::<i32>(), indices),
         DataType::LargeList(_) => gather_list(array.as_list::<i64>(), indices),
         DataType::Map(..) => gather_map(array.as_map(), indices),
-        DataType::Struct(_) => gather_struct(array.as_struct(), indices),
+        DataType::Struct(_) => Ok(Arc::new(gather_struct(array.as_struct(), indices)?)),
         _ => arrow::compute::take(array, indices, None),
     }
 }
@@ -84,14 +84,14 @@ fn gather_map(map: &MapArray, indices: &UInt32Array) -> Result<ArrayRef, ArrowEr
         other => return Err(ArrowError::InvalidArgumentError(format!("not a map: {other}"))),
     };
     let nulls = gather_nulls(map.nulls(), indices);
-    Ok(Arc::new(MapArray::try_new(field, offsets, entries.as_struct().clone(), nulls, ordered)?))
+    Ok(Arc::new(MapArray::try_new(field, offsets, entries, nulls, ordered)?))
 }
 
-fn gather_struct(structure: &StructArray, indices: &UInt32Array) -> Result<ArrayRef, ArrowError> {
+fn gather_struct(structure: &StructArray, indices: &UInt32Array) -> Result<StructArray, ArrowError> {
     let columns =
         structure.columns().iter().map(|column| gather(column.as_ref(), indices)).collect::<Result<Vec<_>, _>>()?;
     let nulls = gather_nulls(structure.nulls(), indices);
-    Ok(Arc::new(StructArray::try_new_with_length(structure.fields().clone(), columns, nulls, indices.len())?))
+    StructArray::try_new_with_length(structure.fields().clone(), columns, nulls, indices.len())
 }
 
 #[cfg(test)]

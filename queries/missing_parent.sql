@@ -14,6 +14,8 @@ causes = [
 ]
 fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.Get(ctx, ...)`, `go worker(ctx)`, `handler(newCtx, req)`), and register a composite propagator (W3C trace context + B3) on the server so every header format the callers send is extracted."
 */
+-- Every root is read once: its evidence comes from columns and joins on it, not from a UNION of
+-- separate reads (DataFusion inlines each use of a CTE, and `roots` joins all spans).
 WITH roots AS (
   SELECT trace_id, span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
          server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
@@ -23,62 +25,67 @@ WITH roots AS (
     ON p.parented_trace_id = s.trace_id AND p.parented_span_id = s.span_id
   WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL AND p.parented_span_id IS NULL
 ),
-root_counts AS (
-  SELECT trace_id, count(*) AS root_count, min(start_time) AS first_root_start FROM roots GROUP BY trace_id
+counted_roots AS (
+  SELECT r.*, count(*) OVER (PARTITION BY trace_id) AS root_count,
+         min(start_time) OVER (PARTITION BY trace_id) AS first_root_start
+  FROM roots r
 ),
 global_transactions AS (
   SELECT gts_global_tx_id, trace_id, min(start_time) AS first_start
   FROM spans WHERE gts_global_tx_id IS NOT NULL AND trace_id IS NOT NULL
   GROUP BY gts_global_tx_id, trace_id
 ),
-evidence AS (
-  SELECT trace_id, span_id, 1 AS rank,
-         'received propagation headers but started a new trace (' ||
-           CASE WHEN header_traceparent IS NOT NULL
-                  THEN 'traceparent ' || header_traceparent ||
-                       coalesce(', invalid: ' || traceparent_part(header_traceparent, 'problem'), '')
-                WHEN header_b3 IS NOT NULL THEN 'b3 ' || header_b3
-                ELSE 'X-B3-TraceId ' || coalesce(header_x_b3_traceid, header_x_b3_spanid) END || ')' AS reason,
-         NULL AS related_trace_id, NULL AS related_span_id
-  FROM roots
-  WHERE header_traceparent IS NOT NULL OR header_b3 IS NOT NULL
-     OR header_x_b3_traceid IS NOT NULL OR header_x_b3_spanid IS NOT NULL
-  UNION ALL
-  SELECT trace_id, span_id, 2 AS rank,
-         kind || ' span is a root: the outgoing call' ||
-           CASE WHEN coalesce(db_system, peer_service, server_address, rpc_system, messaging_system) IS NOT NULL
-                THEN ' to ' || coalesce(db_system, peer_service, server_address, rpc_system, messaging_system) ELSE '' END ||
-           ' was made from a context without a span' AS reason,
-         NULL AS related_trace_id, NULL AS related_span_id
-  FROM roots
-  WHERE kind IN ('CLIENT', 'PRODUCER')
-  UNION ALL
-  SELECT u.root_trace_id AS trace_id, u.root_span_id AS span_id, 3 AS rank,
-         'started during the call ' || hex_id(u.span_id) || ' ''' || u.name || ''' from ' || u.service_name ||
-           ' in trace ' || hex_id(u.trace_id) || ', which did not propagate its context' AS reason,
-         u.trace_id AS related_trace_id, u.span_id AS related_span_id
-  FROM unpropagated_calls u
-  WHERE u.root_span_id IS NOT NULL
-  UNION ALL
-  SELECT r.trace_id, r.span_id, 4 AS rank,
-         'its GTS global transaction ' || r.gts_global_tx_id || ' began in trace ' || hex_id(g.trace_id) AS reason,
-         g.trace_id AS related_trace_id, NULL AS related_span_id
-  FROM roots r
-  JOIN global_transactions g ON g.gts_global_tx_id = r.gts_global_tx_id AND g.trace_id <> r.trace_id
-  JOIN global_transactions own ON own.gts_global_tx_id = r.gts_global_tx_id AND own.trace_id = r.trace_id
+-- Per global transaction and trace: the trace where the transaction began, when it is another.
+transaction_origins AS (
+  SELECT own.gts_global_tx_id, own.trace_id, min(g.trace_id) AS origin_trace_id
+  FROM global_transactions own
+  JOIN global_transactions g ON g.gts_global_tx_id = own.gts_global_tx_id AND g.trace_id <> own.trace_id
   WHERE g.first_start < own.first_start OR (g.first_start = own.first_start AND g.trace_id < own.trace_id)
-  UNION ALL
-  SELECT r.trace_id, r.span_id, 5 AS rank,
-         'one of ' || CAST(c.root_count AS VARCHAR) || ' roots in this trace' AS reason,
-         NULL AS related_trace_id, NULL AS related_span_id
-  FROM roots r JOIN root_counts c ON c.trace_id = r.trace_id
-  WHERE c.root_count > 1 AND r.start_time > c.first_root_start
+  GROUP BY own.gts_global_tx_id, own.trace_id
+),
+-- Roots that a callee started during a call that did not propagate its context.
+callee_halves AS (
+  SELECT root_trace_id, root_span_id,
+         max('started during the call ' || hex_id(span_id) || ' ''' || name || ''' from ' || service_name ||
+             ' in trace ' || hex_id(trace_id) || ', which did not propagate its context') AS reason,
+         max(trace_id) AS caller_trace_id, max(span_id) AS caller_span_id
+  FROM unpropagated_calls
+  WHERE root_span_id IS NOT NULL
+  GROUP BY root_trace_id, root_span_id
+),
+evidence AS (
+  SELECT r.trace_id, r.span_id, r.service_name, r.name, r.start_time,
+         CASE WHEN r.header_traceparent IS NOT NULL OR r.header_b3 IS NOT NULL
+                OR r.header_x_b3_traceid IS NOT NULL OR r.header_x_b3_spanid IS NOT NULL
+              THEN 'received propagation headers but started a new trace (' ||
+                CASE WHEN r.header_traceparent IS NOT NULL
+                       THEN 'traceparent ' || r.header_traceparent ||
+                            coalesce(', invalid: ' || traceparent_part(r.header_traceparent, 'problem'), '')
+                     WHEN r.header_b3 IS NOT NULL THEN 'b3 ' || r.header_b3
+                     ELSE 'X-B3-TraceId ' || coalesce(r.header_x_b3_traceid, r.header_x_b3_spanid) END || ')'
+         END AS headers_reason,
+         CASE WHEN r.kind IN ('CLIENT', 'PRODUCER')
+              THEN r.kind || ' span is a root: the outgoing call' ||
+                CASE WHEN coalesce(r.db_system, r.peer_service, r.server_address, r.rpc_system, r.messaging_system) IS NOT NULL
+                     THEN ' to ' || coalesce(r.db_system, r.peer_service, r.server_address, r.rpc_system, r.messaging_system)
+                     ELSE '' END ||
+                ' was made from a context without a span'
+         END AS client_reason,
+         h.reason AS callee_reason,
+         CASE WHEN o.origin_trace_id IS NOT NULL
+              THEN 'its GTS global transaction ' || r.gts_global_tx_id || ' began in trace ' || hex_id(o.origin_trace_id)
+         END AS transaction_reason,
+         CASE WHEN r.root_count > 1 AND r.start_time > r.first_root_start
+              THEN 'one of ' || CAST(r.root_count AS VARCHAR) || ' roots in this trace'
+         END AS roots_reason,
+         coalesce(h.caller_trace_id, o.origin_trace_id) AS related_trace_id,
+         h.caller_span_id AS related_span_id
+  FROM counted_roots r
+  LEFT JOIN callee_halves h ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id
+  LEFT JOIN transaction_origins o ON o.gts_global_tx_id = r.gts_global_tx_id AND o.trace_id = r.trace_id
 )
-SELECT r.trace_id, r.span_id, r.service_name AS service, r.name AS span_name, r.start_time AS time,
-       concat_ws('; ', max(CASE WHEN e.rank = 1 THEN e.reason END), max(CASE WHEN e.rank = 2 THEN e.reason END),
-                 max(CASE WHEN e.rank = 3 THEN e.reason END), min(CASE WHEN e.rank = 4 THEN e.reason END),
-                 max(CASE WHEN e.rank = 5 THEN e.reason END)) AS explanation,
-       coalesce(max(CASE WHEN e.rank = 3 THEN e.related_trace_id END), min(e.related_trace_id)) AS related_trace_id,
-       max(e.related_span_id) AS related_span_id
-FROM evidence e JOIN roots r ON r.trace_id = e.trace_id AND r.span_id = e.span_id
-GROUP BY r.trace_id, r.span_id, r.service_name, r.name, r.start_time
+SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
+       concat_ws('; ', headers_reason, client_reason, callee_reason, transaction_reason, roots_reason) AS explanation,
+       related_trace_id, related_span_id
+FROM evidence
+WHERE coalesce(headers_reason, client_reason, callee_reason, transaction_reason, roots_reason) IS NOT NULL

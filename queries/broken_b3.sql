@@ -41,14 +41,20 @@ trace_sampling AS (
          min(CASE WHEN sampled = 1 THEN span_id END) AS sampled_span_id
   FROM judged WHERE sampled IS NOT NULL GROUP BY trace_id
 ),
-traces AS (
-  SELECT trace_id, trace_id_low, min(start_time) AS first_start,
-         substr(hex_id(trace_id), 1, 16) = '0000000000000000' AS is_64_bit
-  FROM spans WHERE trace_id IS NOT NULL GROUP BY trace_id, trace_id_low
+-- Spans of 64-bit trace ids (the high half zero): few, so the rest of rank 8 works on them only.
+narrow_spans AS (
+  SELECT trace_id, trace_id_low, span_id, start_time FROM spans
+  WHERE trace_id IS NOT NULL AND substr(hex_id(trace_id), 1, 16) = '0000000000000000'
+),
+-- A 64-bit trace id whose 128-bit form (same low half) is in the data too: one trace split in two.
+split_traces AS (
+  SELECT DISTINCT n.trace_id, s.trace_id AS wide_trace_id
+  FROM (SELECT DISTINCT trace_id, trace_id_low FROM narrow_spans) n
+  JOIN spans s ON s.trace_id_low = n.trace_id_low AND s.trace_id <> n.trace_id
 ),
 first_spans AS (
   SELECT trace_id, span_id, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS position
-  FROM spans WHERE trace_id IS NOT NULL
+  FROM narrow_spans
 ),
 problems AS (
   SELECT trace_id, span_id, 1 AS rank,
@@ -102,20 +108,22 @@ problems AS (
   WHERE j.sampled = 0 AND t.any_sampled = 1
   UNION ALL
   SELECT f.trace_id, f.span_id, 8 AS rank,
-         'trace id is the 64-bit form of trace ' || hex_id(wide.trace_id) || ': one trace split in two' AS reason,
-         wide.trace_id AS related_trace_id, NULL AS related_span_id
-  FROM traces narrow
-  JOIN traces wide ON wide.trace_id_low = narrow.trace_id_low AND NOT wide.is_64_bit
-  JOIN first_spans f ON f.trace_id = narrow.trace_id AND f.position = 1
-  WHERE narrow.is_64_bit
+         'trace id is the 64-bit form of trace ' || hex_id(x.wide_trace_id) || ': one trace split in two' AS reason,
+         x.wide_trace_id AS related_trace_id, NULL AS related_span_id
+  FROM split_traces x
+  JOIN first_spans f ON f.trace_id = x.trace_id AND f.position = 1
 )
+-- The problems are gathered per span id first, then joined to the spans (few rows to join).
 SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
-       concat_ws('; ', max(CASE WHEN p.rank = 1 THEN p.reason END), max(CASE WHEN p.rank = 2 THEN p.reason END),
-                 max(CASE WHEN p.rank = 3 THEN p.reason END), max(CASE WHEN p.rank = 4 THEN p.reason END),
-                 max(CASE WHEN p.rank = 5 THEN p.reason END), max(CASE WHEN p.rank = 6 THEN p.reason END),
-                 max(CASE WHEN p.rank = 7 THEN p.reason END), min(CASE WHEN p.rank = 8 THEN p.reason END)) AS explanation,
-       min(p.related_trace_id) AS related_trace_id, min(p.related_span_id) AS related_span_id
-FROM problems p
-JOIN (SELECT DISTINCT trace_id, span_id, service_name, name, start_time FROM spans) s
-  ON s.trace_id = p.trace_id AND s.span_id = p.span_id
-GROUP BY s.trace_id, s.span_id, s.service_name, s.name, s.start_time
+       p.explanation, p.related_trace_id, p.related_span_id
+FROM (
+  SELECT trace_id, span_id,
+         concat_ws('; ', max(CASE WHEN rank = 1 THEN reason END), max(CASE WHEN rank = 2 THEN reason END),
+                   max(CASE WHEN rank = 3 THEN reason END), max(CASE WHEN rank = 4 THEN reason END),
+                   max(CASE WHEN rank = 5 THEN reason END), max(CASE WHEN rank = 6 THEN reason END),
+                   max(CASE WHEN rank = 7 THEN reason END), min(CASE WHEN rank = 8 THEN reason END)) AS explanation,
+         min(related_trace_id) AS related_trace_id, min(related_span_id) AS related_span_id
+  FROM problems
+  GROUP BY trace_id, span_id
+) p
+JOIN spans s ON s.trace_id = p.trace_id AND s.span_id = p.span_id

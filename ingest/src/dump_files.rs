@@ -261,42 +261,34 @@ impl DumpReader {
         let corrupt = |message: String| DumpError::Corrupt { path: self.path.clone(), message };
         let format = self.format;
         match &mut self.layout {
-            Layout::JsonElements(splitter) => match splitter.next_piece() {
-                Ok(Some(JsonPiece::Elements(group))) => Ok(Some(DumpRecord::of_group(display, format, group))),
-                Ok(Some(JsonPiece::Document { payload, line })) => Ok(Some(DumpRecord {
-                    place: if line > 1 { format!("{display}:{line}") } else { display },
-                    format,
-                    payload: Bytes::from(payload),
-                    group: None,
-                })),
-                Ok(None) => {
-                    self.done = true;
-                    Ok(None)
-                }
-                Err(JsonSplitError::Io(error)) => {
-                    self.done = true;
-                    Err(io(error))
-                }
-                Err(error) => {
-                    self.done = true;
-                    Err(corrupt(format!("{error}; the rest of the file is unreadable")))
-                }
-            },
-            Layout::ProtobufElements(splitter) => match splitter.next_group() {
-                Ok(Some(group)) => Ok(Some(DumpRecord::of_group(display, format, group))),
-                Ok(None) => {
-                    self.done = true;
-                    Ok(None)
-                }
-                Err(ProtobufSplitError::Io(error)) => {
-                    self.done = true;
-                    Err(io(error))
-                }
-                Err(error) => {
-                    self.done = true;
-                    Err(corrupt(format!("{error}; the rest of the file is unreadable")))
-                }
-            },
+            Layout::JsonElements(splitter) => {
+                let piece = splitter.next_piece().map_err(|error| match error {
+                    JsonSplitError::Io(error) => io(error),
+                    error => corrupt(format!("{error}; the rest of the file is unreadable")),
+                });
+                let record = piece.map(|piece| {
+                    piece.map(|piece| match piece {
+                        JsonPiece::Elements(group) => DumpRecord::of_group(display, format, group),
+                        JsonPiece::Document { payload, line } => DumpRecord {
+                            place: if line > 1 { format!("{display}:{line}") } else { display },
+                            format,
+                            payload: Bytes::from(payload),
+                            group: None,
+                        },
+                    })
+                });
+                self.done = !matches!(record, Ok(Some(_)));
+                record
+            }
+            Layout::ProtobufElements(splitter) => {
+                let group = splitter.next_group().map_err(|error| match error {
+                    ProtobufSplitError::Io(error) => io(error),
+                    error => corrupt(format!("{error}; the rest of the file is unreadable")),
+                });
+                let record = group.map(|group| group.map(|group| DumpRecord::of_group(display, format, group)));
+                self.done = !matches!(record, Ok(Some(_)));
+                record
+            }
             Layout::Lines(reader) => loop {
                 let mut line = Vec::new();
                 let read = reader.read_until(b'\n', &mut line).map_err(io)?;

@@ -1,6 +1,7 @@
 //! The `tracegap` command: wires the ingest, analysis and web crates together.
 
 mod allocator;
+mod bench_check;
 mod bench_import;
 mod bench_ingest;
 mod bench_web;
@@ -55,6 +56,8 @@ enum BenchCommand {
     /// Load a `tracegap serve` over OTLP/gRPC and OTLP/HTTP and compare with the in-process
     /// ceiling of decoding and writing the same requests.
     Ingest(bench_ingest::BenchIngestArgs),
+    /// The check suite over a data directory, and the same SQL on the same Parquet with DuckDB.
+    Check(bench_check::BenchCheckArgs),
     /// Import a dump and compare with the ceiling of only parsing it with serde_json.
     Import(bench_import::BenchImportArgs),
     /// Latency (p50, p99) of every dashboard page and API call over a data directory.
@@ -88,6 +91,10 @@ fn main() -> std::process::ExitCode {
         Command::Bench { bench: BenchCommand::Import(args) } => {
             allocator::keep_freed_memory();
             bench_import::run(args)
+        }
+        Command::Bench { bench: BenchCommand::Check(args) } => {
+            allocator::keep_freed_memory();
+            bench_check::run(args)
         }
         Command::Bench { bench: BenchCommand::Web(args) } => bench_web::run(args),
     };

@@ -8,7 +8,7 @@ use datafusion::datasource::MemTable;
 use serde::Serialize;
 
 use crate::AnalyzeError;
-use crate::check_catalog::{Catalog, Severity, View};
+use crate::check_catalog::{Catalog, Check, Severity, View};
 use crate::session::Analysis;
 
 /// One break (or informational finding) in one trace.
@@ -45,51 +45,63 @@ pub fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// The query that collects a check's findings from its SQL: the columns of a [`Finding`], ids in
+/// lowercase hex, each finding once, in time order.
+pub fn finding_query(check_sql: &str) -> String {
+    format!(
+        "SELECT DISTINCT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
+         CAST(service AS VARCHAR) AS service, CAST(span_name AS VARCHAR) AS span_name, \
+         CAST(time AS BIGINT) AS time, CAST(explanation AS VARCHAR) AS explanation, \
+         hex_id(related_trace_id) AS related_trace_id, hex_id(related_span_id) AS related_span_id \
+         FROM ({check_sql}) AS finding ORDER BY time, trace_id, span_id"
+    )
+}
+
 /// Registers the catalogue's shared views, then runs its checks over the session's judged spans,
 /// in catalogue order.
 pub async fn run_checks(analysis: &Analysis, catalog: &Catalog) -> Result<Vec<Finding>, AnalyzeError> {
     register_views(analysis, &catalog.views).await?;
     let mut findings = Vec::new();
     for check in &catalog.checks {
-        let sql = format!(
-            "SELECT DISTINCT hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
-             CAST(service AS VARCHAR) AS service, CAST(span_name AS VARCHAR) AS span_name, \
-             CAST(time AS BIGINT) AS time, CAST(explanation AS VARCHAR) AS explanation, \
-             hex_id(related_trace_id) AS related_trace_id, hex_id(related_span_id) AS related_span_id \
-             FROM ({}) AS finding ORDER BY time, trace_id, span_id",
-            check.sql
-        );
-        let failed = |source| AnalyzeError::Check { id: check.id.clone(), origin: check.origin.clone(), source };
-        let started = std::time::Instant::now();
-        let batches = analysis.context().sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
-        tracing::debug!(check = %check.id, seconds = started.elapsed().as_secs_f64(), "check ran");
-        for batch in batches {
-            let text = |index: usize| -> Result<StringArray, AnalyzeError> {
-                let column = arrow::compute::cast(batch.column(index), &DataType::Utf8)?;
-                Ok(column.as_string::<i32>().clone())
-            };
-            let (trace, span, service, name, explanation, related_trace, related_span) =
-                (text(0)?, text(1)?, text(2)?, text(3)?, text(5)?, text(6)?, text(7)?);
-            let time = arrow::compute::cast(batch.column(4), &DataType::Int64)?;
-            let time = time.as_primitive::<Int64Type>();
-            let value = |array: &StringArray, row: usize| array.is_valid(row).then(|| array.value(row).to_owned());
-            for row in 0..batch.num_rows() {
-                let time_nano = time.is_valid(row).then(|| time.value(row));
-                findings.push(Finding {
-                    check: check.id.clone(),
-                    severity: check.severity,
-                    is_break: check.is_break,
-                    trace_id: value(&trace, row),
-                    span_id: value(&span, row),
-                    service: value(&service, row),
-                    span_name: value(&name, row),
-                    time_nano,
-                    time: time_nano.map(rfc3339),
-                    explanation: value(&explanation, row).unwrap_or_default(),
-                    related_trace_id: value(&related_trace, row),
-                    related_span_id: value(&related_span, row),
-                });
-            }
+        findings.extend(run_check(analysis, check).await?);
+    }
+    Ok(findings)
+}
+
+/// Runs one check over the session's judged spans (the views it reads must be registered).
+pub async fn run_check(analysis: &Analysis, check: &Check) -> Result<Vec<Finding>, AnalyzeError> {
+    let mut findings = Vec::new();
+    let sql = finding_query(&check.sql);
+    let failed = |source| AnalyzeError::Check { id: check.id.clone(), origin: check.origin.clone(), source };
+    let started = std::time::Instant::now();
+    let batches = analysis.context().sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+    tracing::debug!(check = %check.id, seconds = started.elapsed().as_secs_f64(), "check ran");
+    for batch in batches {
+        let text = |index: usize| -> Result<StringArray, AnalyzeError> {
+            let column = arrow::compute::cast(batch.column(index), &DataType::Utf8)?;
+            Ok(column.as_string::<i32>().clone())
+        };
+        let (trace, span, service, name, explanation, related_trace, related_span) =
+            (text(0)?, text(1)?, text(2)?, text(3)?, text(5)?, text(6)?, text(7)?);
+        let time = arrow::compute::cast(batch.column(4), &DataType::Int64)?;
+        let time = time.as_primitive::<Int64Type>();
+        let value = |array: &StringArray, row: usize| array.is_valid(row).then(|| array.value(row).to_owned());
+        for row in 0..batch.num_rows() {
+            let time_nano = time.is_valid(row).then(|| time.value(row));
+            findings.push(Finding {
+                check: check.id.clone(),
+                severity: check.severity,
+                is_break: check.is_break,
+                trace_id: value(&trace, row),
+                span_id: value(&span, row),
+                service: value(&service, row),
+                span_name: value(&name, row),
+                time_nano,
+                time: time_nano.map(rfc3339),
+                explanation: value(&explanation, row).unwrap_or_default(),
+                related_trace_id: value(&related_trace, row),
+                related_span_id: value(&related_span, row),
+            });
         }
     }
     Ok(findings)

@@ -47,9 +47,7 @@ impl Default for HexId {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+const HEX_DIGITS: [u8; 16] = *b"0123456789abcdef";
 
 impl ScalarUDFImpl for HexId {
     fn name(&self) -> &str {
@@ -68,24 +66,47 @@ impl ScalarUDFImpl for HexId {
         let rows = args.number_rows;
         let Some(input) = args.args.into_iter().next() else { return exec_err!("hex_id takes one argument") };
         let array = input.into_array(rows)?;
+        // Written digit by digit into one buffer: this runs on every span of several checks, and
+        // a `String` per row cost more than the rest of the function.
         let mut out = StringBuilder::with_capacity(array.len(), array.len() * 32);
+        let mut digits = Vec::with_capacity(64);
+        let mut append = |out: &mut StringBuilder, bytes: Option<&[u8]>| match bytes {
+            Some(bytes) => {
+                digits.clear();
+                for byte in bytes {
+                    digits.push(HEX_DIGITS[usize::from(byte >> 4)]);
+                    digits.push(HEX_DIGITS[usize::from(byte & 0x0f)]);
+                }
+                // Only ASCII digits were written.
+                out.append_value(std::str::from_utf8(&digits).unwrap_or_default());
+            }
+            None => out.append_null(),
+        };
         match array.data_type() {
             DataType::UInt64 => {
                 let ids = array.as_primitive::<UInt64Type>();
                 for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| format!("{:016x}", ids.value(row))));
+                    append(&mut out, ids.is_valid(row).then(|| ids.value(row).to_be_bytes()).as_ref().map(|b| &b[..]));
                 }
             }
-            DataType::FixedSizeBinary(_)
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::Null => {
-                // Every binary form reads the same once cast to plain binary.
+            DataType::FixedSizeBinary(_) => {
+                let ids = array.as_fixed_size_binary();
+                for row in 0..ids.len() {
+                    append(&mut out, ids.is_valid(row).then(|| ids.value(row)));
+                }
+            }
+            DataType::Binary => {
+                let ids = array.as_binary::<i32>();
+                for row in 0..ids.len() {
+                    append(&mut out, ids.is_valid(row).then(|| ids.value(row)));
+                }
+            }
+            DataType::LargeBinary | DataType::BinaryView | DataType::Null => {
+                // Rarer forms read the same once cast to plain binary.
                 let binary = arrow::compute::cast(&array, &DataType::Binary)?;
                 let ids = binary.as_binary::<i32>();
                 for row in 0..ids.len() {
-                    out.append_option(ids.is_valid(row).then(|| hex(ids.value(row))));
+                    append(&mut out, ids.is_valid(row).then(|| ids.value(row)));
                 }
             }
             other => return exec_err!("hex_id takes a binary id or a uint64 span id, not {other}"),
@@ -272,6 +293,35 @@ impl ScalarUDFImpl for TextFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hex_id_of_every_id_type() {
+        let context = SessionContext::new();
+        register_udfs(&context);
+        let sql = "SELECT hex_id(CAST(3 AS BIGINT UNSIGNED)), hex_id(X'00ff10'), \
+                   hex_id(arrow_cast(X'0102030405060708090a0b0c0d0e0f10', 'FixedSizeBinary(16)')), \
+                   hex_id(arrow_cast(X'', 'LargeBinary')), hex_id(CAST(NULL AS BIGINT UNSIGNED)) AS a, hex_id(NULL) AS b";
+        let batches = context.sql(sql).await.unwrap().collect().await.unwrap();
+        let row: Vec<Option<String>> = batches[0]
+            .columns()
+            .iter()
+            .map(|column| {
+                let text = column.as_string::<i32>();
+                text.is_valid(0).then(|| text.value(0).to_owned())
+            })
+            .collect();
+        assert_eq!(
+            row,
+            [
+                Some("0000000000000003".to_owned()),
+                Some("00ff10".to_owned()),
+                Some("0102030405060708090a0b0c0d0e0f10".to_owned()),
+                Some(String::new()),
+                None,
+                None
+            ]
+        );
+    }
 
     #[test]
     fn b3_single_header_parts_and_problems() {

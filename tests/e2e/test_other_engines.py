@@ -2,6 +2,8 @@
 docs/schema.md, so the documentation and the files cannot drift apart."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -9,6 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import urllib.request
 
+from conftest import BINARY
 from otlp_requests import make_request, make_span
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
@@ -48,3 +51,23 @@ def test_schema_matches_the_documentation_in_pyarrow_and_duckdb(start_server):
         f"SELECT count(*), count(DISTINCT trace_id) FROM read_parquet('{glob}', hive_partitioning = true) "
         "WHERE service_name = 'bad-input-test' AND kind = 'SERVER'").fetchone()
     assert count == 5 and routes == 5
+
+
+def test_the_checks_sql_gives_the_same_findings_on_duckdb(tmp_path):
+    """`tracegap bench check` runs the views and checks on DuckDB over the same Parquet: every
+    check must find as many findings there as in tracegap, on a corpus with every kind of break."""
+    data = tmp_path / "corpus"
+    subprocess.run([str(BINARY), "generate", "--traces", "1500", "--data", str(data)], check=True,
+                   capture_output=True, timeout=300)
+    result = subprocess.run([str(BINARY), "bench", "check", "--data", str(data), "--python", sys.executable],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"tracegap / DuckDB time: [0-9.]+x", result.stdout), result.stdout
+    rows = dict(re.findall(r"^([a-z_0-9]+) +(\d+) +\d+ ", result.stdout, re.MULTILINE))
+    counts = {check: re.search(rf"^{check} +(\d+) +(\d+) ", result.stdout, re.MULTILINE).groups()
+              for check in rows}
+    assert {"orphaned_span", "missing_parent", "unpropagated_call", "premature_end", "broken_b3", "broken_gts",
+            "invalid_id", "duplicate_span_id", "clock_skew"} <= set(counts), result.stdout
+    for check, (tracegap, duckdb_count) in counts.items():
+        assert tracegap == duckdb_count, f"{check}: {result.stdout}"
+        assert int(tracegap) > 0, f"{check} found nothing on the corpus: {result.stdout}"

@@ -1,0 +1,186 @@
+//! `tracegap bench check --data DIR`: the whole check suite over a data directory (wall time,
+//! spans/s, peak RSS), and in the same run the same SQL on the same Parquet with DuckDB (the
+//! python `duckdb` package), with the ratio and the findings of each check compared.
+//!
+//! tracegap's side runs in this process; DuckDB's in a Python child process (its own peak RSS).
+//! The plan handed to DuckDB holds the shared views and each check's finding query exactly as
+//! `run_checks` runs them; `bench_check_duckdb.py` bridges only the spelling differences (helper
+//! functions as DuckDB macros, times as integer nanoseconds, integer division).
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use tracegap_analyze::completeness::completeness;
+use tracegap_analyze::findings::{finding_query, register_findings, register_views, run_check};
+use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
+use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, count_rows};
+
+use crate::bench_ingest::peak_rss_of;
+use crate::check::runtime;
+use crate::cli_values::{parse_duration, parse_size};
+
+/// The DuckDB side, embedded so the bench runs from the binary alone.
+const DUCKDB_SCRIPT: &str = include_str!("bench_check_duckdb.py");
+
+/// Options of `tracegap bench check`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchCheckArgs {
+    /// Data directory to analyse (`tracegap generate --traces N --data DIR` makes one).
+    #[arg(long = "data")]
+    pub data_directory: PathBuf,
+    /// Memory for each engine; past it, both spill to disk.
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    pub memory_limit: usize,
+    /// How far a synchronous child may outlast its parent before premature_end reports it.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub premature_end_tolerance: Duration,
+    /// Extra or overriding checks, as for `tracegap check --queries`.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// A Python with the `duckdb` package (`pip install duckdb`).
+    #[arg(long, env = "TRACEGAP_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+    /// Only tracegap's side, without DuckDB.
+    #[arg(long)]
+    pub no_duckdb: bool,
+}
+
+/// What the DuckDB side reports.
+#[derive(Deserialize)]
+struct DuckdbMeasure {
+    version: String,
+    seconds: f64,
+    peak_rss: u64,
+    steps: Vec<DuckdbStep>,
+}
+
+#[derive(Deserialize)]
+struct DuckdbStep {
+    name: String,
+    seconds: f64,
+    rows: Option<u64>,
+}
+
+/// tracegap's side, measured.
+struct Measure {
+    checks_seconds: f64,
+    completeness_seconds: f64,
+    /// Each view (registered, and materialised when marked so) and each check, in order: name,
+    /// seconds, findings.
+    steps: Vec<(String, f64, Option<u64>)>,
+    peak_rss: u64,
+}
+
+/// Runs `tracegap bench check`.
+pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
+    let catalog = load_catalog(args.queries.as_deref())?;
+    let options = AnalysisOptions {
+        memory_limit: args.memory_limit,
+        premature_end_tolerance: args.premature_end_tolerance,
+        ..AnalysisOptions::batch(&args.data_directory)
+    };
+    let spans_directory = args.data_directory.join(SPANS_DIRECTORY);
+    let spans = count_rows(&spans_directory)? as u64;
+    let measure = runtime()?.block_on(async {
+        let analysis = Analysis::open(options).await?;
+        let started = Instant::now();
+        let mut steps = Vec::new();
+        for view in &catalog.views {
+            let view_started = Instant::now();
+            register_views(&analysis, std::slice::from_ref(view)).await?;
+            steps.push((view.name.clone(), view_started.elapsed().as_secs_f64(), None));
+        }
+        let mut findings = Vec::new();
+        for check in &catalog.checks {
+            let check_started = Instant::now();
+            let found = run_check(&analysis, check).await?;
+            steps.push((check.id.clone(), check_started.elapsed().as_secs_f64(), Some(found.len() as u64)));
+            findings.extend(found);
+        }
+        let checks_seconds = started.elapsed().as_secs_f64();
+        register_findings(&analysis, &findings)?;
+        let started = Instant::now();
+        completeness(&analysis).await?;
+        let completeness_seconds = started.elapsed().as_secs_f64();
+        let peak_rss = peak_rss_of(std::process::id()).unwrap_or(0);
+        anyhow::Ok(Measure { checks_seconds, completeness_seconds, steps, peak_rss })
+    })?;
+    let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+    println!(
+        "tracegap (DataFusion): {} spans; views and checks {:.1} s ({:.0} spans/s), completeness {:.1} s more; peak RSS {:.2} GiB",
+        spans,
+        measure.checks_seconds,
+        spans as f64 / measure.checks_seconds,
+        measure.completeness_seconds,
+        gib(measure.peak_rss)
+    );
+    if args.no_duckdb {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let duckdb = run_duckdb(&args, &catalog)?;
+    println!(
+        "DuckDB {}: views and checks {:.1} s ({:.0} spans/s); peak RSS {:.2} GiB",
+        duckdb.version,
+        duckdb.seconds,
+        spans as f64 / duckdb.seconds,
+        gib(duckdb.peak_rss)
+    );
+    println!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
+    println!("\n{:<24} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
+    let mut differing = 0;
+    for (name, seconds, findings) in &measure.steps {
+        let step = duckdb.steps.iter().find(|step| &step.name == name);
+        let (duckdb_rows, duckdb_seconds) = (step.and_then(|step| step.rows), step.map_or(0.0, |step| step.seconds));
+        let same = findings.is_none() || *findings == duckdb_rows;
+        differing += usize::from(!same);
+        let rows = |rows: Option<u64>| rows.map_or("-".to_owned(), |rows| rows.to_string());
+        let label = if findings.is_some() { name.clone() } else { format!("(view {name})") };
+        println!(
+            "{label:<24} {:>10} {:>10} {seconds:>10.2} {duckdb_seconds:>10.2}{}",
+            rows(*findings),
+            rows(duckdb_rows),
+            if same { "" } else { "  differs" }
+        );
+    }
+    anyhow::ensure!(differing == 0, "{differing} checks found a different number of findings on DuckDB");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_duckdb(args: &BenchCheckArgs, catalog: &tracegap_analyze::Catalog) -> anyhow::Result<DuckdbMeasure> {
+    let work = tempfile::tempdir().context("creating a temporary directory")?;
+    let spans = args.data_directory.join(SPANS_DIRECTORY);
+    let spans = spans.canonicalize().with_context(|| format!("reading {}", spans.display()))?;
+    let plan = serde_json::json!({
+        "span_files": format!("{}/**/*.parquet", spans.display()),
+        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "memory_limit_bytes": args.memory_limit,
+        "temp_directory": work.path().join("spill"),
+        "premature_end_tolerance_nano": args.premature_end_tolerance.as_nanos() as u64,
+        "views": catalog.views.iter().map(|view| serde_json::json!({
+            "name": view.name, "sql": view.sql, "materialize": view.materialize,
+        })).collect::<Vec<_>>(),
+        "checks": catalog.checks.iter().map(|check| serde_json::json!({
+            "id": check.id, "sql": finding_query(&check.sql),
+        })).collect::<Vec<_>>(),
+    });
+    let plan_path = work.path().join("plan.json");
+    std::fs::write(&plan_path, serde_json::to_vec(&plan)?).context("writing the DuckDB plan")?;
+    let script = work.path().join("bench_check_duckdb.py");
+    std::fs::write(&script, DUCKDB_SCRIPT).context("writing the DuckDB script")?;
+    let output = Command::new(&args.python)
+        .arg(&script)
+        .arg(&plan_path)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} (set --python to a Python with duckdb)", args.python.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the DuckDB side failed ({}); it needs a Python with the duckdb package: --python PATH",
+        output.status
+    );
+    serde_json::from_slice(&output.stdout).context("reading the DuckDB side's measure")
+}

@@ -1,68 +1,27 @@
 -- materialize
 -- (one row per unanswered call: small; read three times by `unpropagated_calls`, which would
 -- otherwise compute it three times, since DataFusion inlines each use of a CTE)
--- Outgoing calls (CLIENT, PRODUCER) to an instrumented service (one with spans in the data) whose
--- SERVER or CONSUMER side is not under the call in the same trace: neither a child of the call, nor
--- sharing its id (Zipkin), nor linking to it (messaging), nor any orphan of the callee that started
--- during the call (the context arrived through a hop that was lost: that is `orphaned_span`'s
--- finding).
+-- The unanswered calls: the calls without their callee side (`calls_without_callee`), except
+-- those during which an orphan of the callee started in the same trace. The context arrived there
+-- through a hop that was lost: that is `orphaned_span`'s finding, not a dropped call.
 --
--- The callee is `peer.service`, else `server.address`, else the first label of `server.address`
--- (`orders.prod.svc` -> `orders`); calls to the caller's own service and database calls are left
--- out (Zipkin names database endpoints after the owning service).
-WITH services AS (
-  SELECT DISTINCT service_name FROM spans WHERE service_name IS NOT NULL
+-- Only the callee's spans under such calls are looked at, so no join over all spans is needed.
+WITH callee_spans AS (
+  SELECT c.trace_id, c.span_id AS call_span_id, c.callee, c.start_time, c.end_time, s.parent_span_id
+  FROM calls_without_callee c
+  JOIN spans s ON s.trace_id = c.trace_id AND s.service_name = c.callee
+   AND s.start_time >= c.start_time AND s.start_time <= c.end_time
+  WHERE s.parent_span_id IS NOT NULL
 ),
-calls AS (
-  SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
-         s.http_route, s.rpc_system, s.db_system,
-         coalesce(by_peer.service_name, by_address.service_name, by_label.service_name) AS callee
-  FROM spans s
-  LEFT JOIN services by_peer ON by_peer.service_name = s.peer_service
-  LEFT JOIN services by_address ON by_address.service_name = s.server_address
-  LEFT JOIN services by_label ON by_label.service_name = split_part(s.server_address, '.', 1)
-  WHERE s.kind IN ('CLIENT', 'PRODUCER') AND s.trace_id IS NOT NULL AND s.span_id IS NOT NULL
-    AND coalesce(s.peer_service, s.server_address) IS NOT NULL
-),
-callee_sides AS (
-  SELECT trace_id, parent_span_id AS caller_span_id, service_name FROM spans
-  WHERE kind IN ('SERVER', 'CONSUMER') AND parent_span_id IS NOT NULL
-  UNION ALL
-  SELECT trace_id, span_id AS caller_span_id, service_name FROM spans
-  WHERE kind IN ('SERVER', 'CONSUMER') AND span_id IS NOT NULL
-  UNION ALL
-  SELECT link['trace_id'] AS trace_id, link['span_id'] AS caller_span_id, service_name
-  FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND cardinality(links) > 0)
-),
-present AS (
-  SELECT DISTINCT trace_id, span_id FROM spans WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
-),
-callee_orphans AS (
-  SELECT s.trace_id, s.service_name, s.start_time FROM spans s
-  LEFT JOIN present p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-  WHERE s.parent_span_id IS NOT NULL AND p.span_id IS NULL
-),
-unanswered AS (
-  SELECT c.* FROM calls c
-  LEFT JOIN (SELECT DISTINCT trace_id, caller_span_id, service_name FROM callee_sides) x
-    ON x.trace_id = c.trace_id AND x.caller_span_id = c.span_id AND x.service_name = c.callee
-  -- A call to the caller's own service, or to a database, is not to an instrumented callee: Zipkin
-  -- often names a database endpoint after the service or keyspace that owns it.
-  WHERE c.callee IS NOT NULL AND x.caller_span_id IS NULL
-    AND c.callee <> coalesce(c.service_name, '') AND c.db_system IS NULL
-),
--- Calls during which an orphan of the callee started. (A join and an anti join rather than a
--- NOT EXISTS subquery, so that the plan also runs on a cluster.)
+-- (A join and an anti join rather than a NOT EXISTS subquery, so that the plan also runs on a
+-- cluster.)
 answered_by_orphan AS (
-  SELECT DISTINCT u.trace_id, u.span_id, u.callee, u.start_time, u.end_time FROM unanswered u
-  JOIN callee_orphans o ON o.trace_id = u.trace_id AND o.service_name = u.callee
-   AND o.start_time >= u.start_time AND o.start_time <= u.end_time
-),
-dropped AS (
-  SELECT u.* FROM unanswered u
-  LEFT JOIN answered_by_orphan a
-    ON a.trace_id = u.trace_id AND a.span_id = u.span_id AND a.callee = u.callee
-   AND a.start_time = u.start_time AND a.end_time = u.end_time
-  WHERE a.span_id IS NULL
+  SELECT DISTINCT o.trace_id, o.call_span_id, o.callee, o.start_time, o.end_time FROM callee_spans o
+  LEFT JOIN spans parent ON parent.trace_id = o.trace_id AND parent.span_id = o.parent_span_id
+  WHERE parent.span_id IS NULL
 )
-SELECT * FROM dropped
+SELECT c.* FROM calls_without_callee c
+LEFT JOIN answered_by_orphan a
+  ON a.trace_id = c.trace_id AND a.call_span_id = c.span_id AND a.callee = c.callee
+ AND a.start_time = c.start_time AND a.end_time = c.end_time
+WHERE a.call_span_id IS NULL

@@ -1,0 +1,44 @@
+-- materialize
+-- (small: one row per call; read twice by `unanswered_calls`)
+-- Outgoing calls (CLIENT, PRODUCER) to an instrumented service (one with spans in the data) whose
+-- SERVER or CONSUMER side is not under the call in the same trace: neither a child of the call, nor
+-- sharing its id (Zipkin), nor linking to it (messaging). `unanswered_calls` then leaves out the
+-- calls that an orphan of the callee answered.
+--
+-- The callee is `peer.service`, else `server.address`, else the first label of `server.address`
+-- (`orders.prod.svc` -> `orders`); calls to the caller's own service and database calls are left
+-- out (Zipkin names database endpoints after the owning service).
+WITH services AS (
+  SELECT DISTINCT service_name FROM spans WHERE service_name IS NOT NULL
+),
+calls AS (
+  SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
+         s.http_route, s.rpc_system, s.db_system,
+         coalesce(by_peer.service_name, by_address.service_name, by_label.service_name) AS callee
+  FROM spans s
+  LEFT JOIN services by_peer ON by_peer.service_name = s.peer_service
+  LEFT JOIN services by_address ON by_address.service_name = s.server_address
+  LEFT JOIN services by_label ON by_label.service_name = split_part(s.server_address, '.', 1)
+  WHERE s.kind IN ('CLIENT', 'PRODUCER') AND s.trace_id IS NOT NULL AND s.span_id IS NOT NULL
+    AND coalesce(s.peer_service, s.server_address) IS NOT NULL
+),
+callee_sides AS (
+  SELECT trace_id, parent_span_id AS caller_span_id, service_name FROM spans
+  WHERE kind IN ('SERVER', 'CONSUMER') AND parent_span_id IS NOT NULL
+  UNION ALL
+  SELECT trace_id, span_id AS caller_span_id, service_name FROM spans
+  WHERE kind IN ('SERVER', 'CONSUMER') AND span_id IS NOT NULL
+  UNION ALL
+  SELECT link['trace_id'] AS trace_id, link['span_id'] AS caller_span_id, service_name
+  FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND cardinality(links) > 0)
+),
+calls_without_callee AS (
+  SELECT c.* FROM calls c
+  LEFT JOIN (SELECT DISTINCT trace_id, caller_span_id, service_name FROM callee_sides) x
+    ON x.trace_id = c.trace_id AND x.caller_span_id = c.span_id AND x.service_name = c.callee
+  -- A call to the caller's own service, or to a database, is not to an instrumented callee: Zipkin
+  -- often names a database endpoint after the service or keyspace that owns it.
+  WHERE c.callee IS NOT NULL AND x.caller_span_id IS NULL
+    AND c.callee <> coalesce(c.service_name, '') AND c.db_system IS NULL
+)
+SELECT * FROM calls_without_callee

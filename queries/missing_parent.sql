@@ -16,14 +16,28 @@ fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.G
 */
 -- Every root is read once: its evidence comes from columns and joins on it, not from a UNION of
 -- separate reads (DataFusion inlines each use of a CTE, and `roots` joins all spans).
-WITH roots AS (
-  SELECT trace_id, span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
+--
+-- A root is a span without a parent id that no `child_of` link (nor a span of the same id with a
+-- parent) makes a child. That is found by grouping ids, which spills to disk under the memory
+-- limit, rather than by a join against every parented span, whose hash table does not spill and
+-- exhausted the default 2 GiB on 10M spans. Only the root ids are then joined back to the spans.
+WITH root_ids AS (
+  SELECT trace_id, span_id
+  FROM (SELECT trace_id, span_id, TRUE AS parentless FROM spans
+        WHERE parent_span_id IS NULL AND trace_id IS NOT NULL
+        UNION ALL
+        SELECT trace_id, span_id, FALSE AS parentless FROM span_parents WHERE span_id IS NOT NULL) ids
+  GROUP BY trace_id, span_id
+  HAVING bool_and(parentless)
+),
+roots AS (
+  SELECT s.trace_id, s.span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
          server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
          header_x_b3_spanid
   FROM spans s
-  LEFT JOIN (SELECT DISTINCT trace_id AS parented_trace_id, span_id AS parented_span_id FROM span_parents) p
-    ON p.parented_trace_id = s.trace_id AND p.parented_span_id = s.span_id
-  WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL AND p.parented_span_id IS NULL
+  -- (A span without an id is a root of its own: no parent can name it.)
+  JOIN root_ids r ON (r.trace_id IS NOT DISTINCT FROM s.trace_id) AND (r.span_id IS NOT DISTINCT FROM s.span_id)
+  WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL
 ),
 counted_roots AS (
   SELECT r.*, count(*) OVER (PARTITION BY trace_id) AS root_count,

@@ -177,9 +177,11 @@ fn run_duckdb(args: &BenchCheckArgs, catalog: &tracegap_analyze::Catalog) -> any
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {} (set --python to a Python with duckdb)", args.python.display()))?;
+    // The last `duckdb:` line above says which step it reached.
     anyhow::ensure!(
         output.status.success(),
-        "the DuckDB side failed ({}); it needs a Python with the duckdb package: --python PATH",
+        "the DuckDB side failed ({}) after the steps listed above; it needs a Python with the duckdb \
+         package (--python PATH)",
         output.status
     );
     serde_json::from_slice(&output.stdout).context("reading the DuckDB side's measure")

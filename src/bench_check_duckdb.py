@@ -99,6 +99,11 @@ def peak_resident_bytes():
     return 0
 
 
+def progress(step):
+    """One line per step on stderr, so a crash says where it happened."""
+    print(f"duckdb: {step['name']} {step['seconds']:.2f} s", file=sys.stderr, flush=True)
+
+
 def main():
     plan = json.load(open(sys.argv[1]))
     started = time.perf_counter()
@@ -130,6 +135,7 @@ def main():
         if view["materialize"]:
             rows = connection.execute(f"SELECT count(*) FROM {view['name']}").fetchone()[0]
         steps.append({"name": view["name"], "seconds": time.perf_counter() - step_started, "rows": rows})
+        progress(steps[-1])
     for check in plan["checks"]:
         step_started = time.perf_counter()
         # Materialised whole, every column, as tracegap collects each check's findings.
@@ -137,6 +143,7 @@ def main():
         connection.execute(f'CREATE TEMP TABLE "{table}" AS {dialect(check["sql"])}')
         rows = connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         steps.append({"name": check["id"], "seconds": time.perf_counter() - step_started, "rows": rows})
+        progress(steps[-1])
     seconds = time.perf_counter() - started
     peak_rss = peak_resident_bytes()
     print(json.dumps({"version": duckdb.__version__, "seconds": seconds, "peak_rss": peak_rss, "steps": steps}))

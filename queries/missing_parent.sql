@@ -15,7 +15,7 @@ causes = [
 fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.Get(ctx, ...)`, `go worker(ctx)`, `handler(newCtx, req)`), and register a composite propagator (W3C trace context + B3) on the server so every header format the callers send is extracted."
 */
 -- Every root is read once: its evidence comes from columns and joins on it, not from a UNION of
--- separate reads (DataFusion inlines each use of a CTE, and `roots` joins all spans).
+-- separate reads (DataFusion inlines each use of a CTE, and `roots` groups the ids of all spans).
 --
 -- A root is a span without a parent id that no `child_of` link (nor a span of the same id with a
 -- parent) makes a child. That is found by grouping ids, which spills to disk under the memory

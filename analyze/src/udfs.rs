@@ -86,7 +86,8 @@ impl ScalarUDFImpl for HexId {
             DataType::UInt64 => {
                 let ids = array.as_primitive::<UInt64Type>();
                 for row in 0..ids.len() {
-                    append(&mut out, ids.is_valid(row).then(|| ids.value(row).to_be_bytes()).as_ref().map(|b| &b[..]));
+                    let bytes = ids.value(row).to_be_bytes();
+                    append(&mut out, ids.is_valid(row).then_some(&bytes[..]));
                 }
             }
             DataType::FixedSizeBinary(_) => {

@@ -95,7 +95,7 @@ pub async fn completeness(analysis: &Analysis) -> Result<Completeness, AnalyzeEr
     .await?;
     let overall = rows(analysis, &grouped("'all'", "spans WHERE trace_id IS NOT NULL")).await?;
     let (judged_traces, broken_traces) = overall.first().map(|r| (r.traces, r.broken)).unwrap_or((0, 0));
-    let pending = collect(analysis, "SELECT count(*) FROM pending_traces").await?;
+    let pending = analysis.collect("SELECT count(*) FROM pending_traces").await?;
     let pending_traces = pending.first().map(|b| integer(b, 0, 0)).unwrap_or(0);
     let edges = edges(analysis).await?;
     Ok(Completeness {
@@ -108,10 +108,6 @@ pub async fn completeness(analysis: &Analysis) -> Result<Completeness, AnalyzeEr
         by_minute,
         edges,
     })
-}
-
-async fn collect(analysis: &Analysis, sql: &str) -> Result<Vec<RecordBatch>, AnalyzeError> {
-    Ok(analysis.context().sql(sql).await?.collect().await?)
 }
 
 fn integer(batch: &RecordBatch, column: usize, row: usize) -> i64 {
@@ -131,7 +127,7 @@ fn text(batch: &RecordBatch, column: usize, row: usize) -> String {
 
 async fn rows(analysis: &Analysis, sql: &str) -> Result<Vec<CompletenessRow>, AnalyzeError> {
     let mut out = Vec::new();
-    for batch in collect(analysis, sql).await? {
+    for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
             let (traces, broken) = (integer(&batch, 1, row), integer(&batch, 2, row));
             out.push(CompletenessRow {
@@ -163,7 +159,7 @@ async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
                sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped \
         FROM calls GROUP BY caller, callee ORDER BY caller, callee";
     let mut out = Vec::new();
-    for batch in collect(analysis, sql).await? {
+    for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
             out.push(EdgeRow {
                 caller: text(&batch, 0, row),

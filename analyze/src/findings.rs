@@ -74,7 +74,7 @@ pub async fn run_check(analysis: &Analysis, check: &Check) -> Result<Vec<Finding
     let sql = finding_query(&check.sql);
     let failed = |source| AnalyzeError::Check { id: check.id.clone(), origin: check.origin.clone(), source };
     let started = std::time::Instant::now();
-    let batches = analysis.context().sql(&sql).await.map_err(failed)?.collect().await.map_err(failed)?;
+    let batches = analysis.collect(&sql).await.map_err(failed)?;
     tracing::debug!(check = %check.id, seconds = started.elapsed().as_secs_f64(), "check ran");
     for batch in batches {
         let text = |index: usize| -> Result<StringArray, AnalyzeError> {
@@ -119,7 +119,7 @@ pub async fn register_views(analysis: &Analysis, views: &[View]) -> Result<(), A
             let started = std::time::Instant::now();
             let frame = analysis.context().table(view.name.as_str()).await.map_err(failed)?;
             let schema = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(failed)?;
+            let batches = analysis.collect(&format!("SELECT * FROM {}", view.name)).await.map_err(failed)?;
             analysis.context().deregister_table(view.name.as_str()).map_err(failed)?;
             let table = MemTable::try_new(schema, vec![batches]).map_err(failed)?;
             analysis.context().register_table(view.name.as_str(), Arc::new(table)).map_err(failed)?;

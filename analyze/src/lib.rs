@@ -7,6 +7,7 @@
 pub mod check_catalog;
 pub mod completeness;
 pub mod findings;
+pub mod join_fallback;
 pub mod read_only_sql;
 pub mod session;
 pub mod snapshot;

@@ -11,15 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::AnalyzeError;
+use crate::join_fallback::collect_within_memory;
 use crate::udfs::register_udfs;
 
 /// Default memory limit of a query before it spills to disk.
@@ -102,6 +105,12 @@ impl Analysis {
     /// The options the session was opened with.
     pub fn options(&self) -> &AnalysisOptions {
         &self.options
+    }
+
+    /// Runs a query of the analysis and collects its result. A query whose hash joins do not fit
+    /// in the memory limit runs again with sort-merge joins, which spill ([`join_fallback`]).
+    pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+        collect_within_memory(&self.context, sql).await
     }
 
     async fn register_views(&self) -> Result<(), AnalyzeError> {

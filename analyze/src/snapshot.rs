@@ -90,7 +90,7 @@ pub async fn take_snapshot_of(analysis: Analysis, catalog: &Catalog) -> Result<(
     let checked = std::time::Instant::now();
     let completeness = completeness(&analysis).await?;
     tracing::debug!(seconds = checked.elapsed().as_secs_f64(), "completeness computed");
-    let counted = collect(&analysis, "SELECT count(*) FROM window_spans").await?;
+    let counted = analysis.collect("SELECT count(*) FROM window_spans").await?;
     let window_spans = match counted.first() {
         Some(batch) if batch.num_rows() > 0 => integer(batch, 0, 0)?.unwrap_or(0),
         _ => 0,
@@ -118,7 +118,7 @@ async fn dropped_calls(analysis: &Analysis) -> Result<Vec<DroppedCall>, AnalyzeE
                CAST(name AS VARCHAR), CAST(start_time AS BIGINT), hex_id(root_trace_id) \
                FROM unpropagated_calls ORDER BY 1, 2, 6";
     let mut calls = Vec::new();
-    for batch in collect(analysis, sql).await? {
+    for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
             calls.push(DroppedCall {
                 caller: text(&batch, 0, row)?.unwrap_or_default(),
@@ -138,7 +138,7 @@ async fn ingest_by_minute(analysis: &Analysis) -> Result<Vec<MinuteCount>, Analy
     let sql = "SELECT to_char(date_trunc('minute', receive_time), '%Y-%m-%dT%H:%M') AS minute, count(*) \
                FROM window_spans GROUP BY 1 ORDER BY 1";
     let mut minutes = Vec::new();
-    for batch in collect(analysis, sql).await? {
+    for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
             minutes.push(MinuteCount {
                 minute: text(&batch, 0, row)?.unwrap_or_default(),
@@ -147,10 +147,6 @@ async fn ingest_by_minute(analysis: &Analysis) -> Result<Vec<MinuteCount>, Analy
         }
     }
     Ok(minutes)
-}
-
-pub(crate) async fn collect(analysis: &Analysis, sql: &str) -> Result<Vec<RecordBatch>, AnalyzeError> {
-    Ok(analysis.context().sql(sql).await?.collect().await?)
 }
 
 pub(crate) fn integer(batch: &RecordBatch, column: usize, row: usize) -> Result<Option<i64>, AnalyzeError> {

@@ -1,0 +1,102 @@
+//! Queries whose hash joins do not fit in the memory limit.
+//!
+//! DataFusion's hash join holds its whole build side in memory and cannot spill (DataFusion 55);
+//! its sort-merge join sorts both inputs, and sorts spill to disk. Hash joins are the faster of
+//! the two when they fit, so a query first runs as planned; only when it runs out of memory is
+//! it planned again with sort-merge joins, in a session that shares the same tables and memory
+//! pool. The analysis of a large data directory under a small `--memory-limit` then completes,
+//! spilling, instead of failing.
+
+use arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+/// Runs `sql` and collects its result; on running out of memory, runs it once more with
+/// sort-merge joins instead of hash joins (see the module documentation).
+pub async fn collect_within_memory(context: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+    match context.sql(sql).await?.collect().await {
+        Err(error) if is_out_of_memory(&error) && prefers_hash_join(context) => {
+            tracing::info!(
+                error = %error.find_root(),
+                "out of memory with hash joins: the query runs again with sort-merge joins, which spill"
+            );
+            sort_merge_joins(context).sql(sql).await?.collect().await
+        }
+        result => result,
+    }
+}
+
+/// Whether the query failed for want of memory in the pool (whatever operator it reached).
+pub fn is_out_of_memory(error: &DataFusionError) -> bool {
+    matches!(error.find_root(), DataFusionError::ResourcesExhausted(_))
+}
+
+fn prefers_hash_join(context: &SessionContext) -> bool {
+    context.state().config().options().optimizer.prefer_hash_join
+}
+
+/// A session over the same catalogue, functions and runtime (memory pool, spill directory) that
+/// plans equi-joins as sort-merge joins.
+fn sort_merge_joins(context: &SessionContext) -> SessionContext {
+    let mut state = context.state();
+    let options = state.config_mut().options_mut();
+    options.optimizer.prefer_hash_join = false;
+    // DataFusion plans a sort-merge join only over repartitioned inputs, so at least two
+    // partitions even on one core.
+    options.optimizer.repartition_joins = true;
+    options.execution.target_partitions = options.execution.target_partitions.max(2);
+    SessionContext::new_with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::SessionConfig;
+
+    use super::*;
+
+    /// A join of two 200k-row inputs on distinct keys, in a pool far smaller than its build side.
+    const JOIN: &str = "SELECT count(*) AS matched FROM \
+        (SELECT value AS k, value * 2 AS v FROM generate_series(1, 200000)) a \
+        JOIN (SELECT value AS k, value * 3 AS w FROM generate_series(1, 200000)) b ON a.k = b.k";
+
+    fn small_pool_context() -> SessionContext {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(2 << 20)))
+            .build_arc()
+            .expect("runtime");
+        let config = SessionConfig::new().with_target_partitions(1).with_batch_size(1024);
+        SessionContext::new_with_config_rt(config, runtime)
+    }
+
+    fn matched(batches: &[RecordBatch]) -> i64 {
+        let column = batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().expect("count");
+        column.value(0)
+    }
+
+    #[tokio::test]
+    async fn a_hash_join_over_the_limit_fails_as_planned() {
+        let context = small_pool_context();
+        let error = context.sql(JOIN).await.expect("plan").collect().await.expect_err("over the pool");
+        assert!(is_out_of_memory(&error), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_same_join_completes_with_sort_merge_joins() {
+        let context = small_pool_context();
+        let batches = collect_within_memory(&context, JOIN).await.expect("spilling join");
+        assert_eq!(matched(&batches), 200_000);
+        // The session itself still prefers hash joins for the next query.
+        assert!(prefers_hash_join(&context));
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let context = small_pool_context();
+        let error = collect_within_memory(&context, "SELECT * FROM no_such_table").await.expect_err("unknown table");
+        assert!(!is_out_of_memory(&error));
+    }
+}

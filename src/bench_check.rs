@@ -65,13 +65,23 @@ struct DuckdbStep {
     rows: Option<u64>,
 }
 
+/// One view or check, measured.
+struct Step {
+    name: String,
+    seconds: f64,
+    /// Findings of a check; `None` for a view.
+    findings: Option<u64>,
+    /// Whether a query of the step ran out of memory with hash joins and ran again with
+    /// sort-merge joins.
+    replanned: bool,
+}
+
 /// tracegap's side, measured.
 struct Measure {
     checks_seconds: f64,
     completeness_seconds: f64,
-    /// Each view (registered, and materialised when marked so) and each check, in order: name,
-    /// seconds, findings.
-    steps: Vec<(String, f64, Option<u64>)>,
+    /// Each view (registered, and materialised when marked so) and each check, in order.
+    steps: Vec<Step>,
     peak_rss: u64,
 }
 
@@ -90,15 +100,25 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut steps = Vec::new();
         for view in &catalog.views {
-            let view_started = Instant::now();
+            let (view_started, replanned) = (Instant::now(), analysis.replanned_queries());
             register_views(&analysis, std::slice::from_ref(view)).await?;
-            steps.push((view.name.clone(), view_started.elapsed().as_secs_f64(), None));
+            steps.push(Step {
+                name: view.name.clone(),
+                seconds: view_started.elapsed().as_secs_f64(),
+                findings: None,
+                replanned: analysis.replanned_queries() > replanned,
+            });
         }
         let mut findings = Vec::new();
         for check in &catalog.checks {
-            let check_started = Instant::now();
+            let (check_started, replanned) = (Instant::now(), analysis.replanned_queries());
             let found = run_check(&analysis, check).await?;
-            steps.push((check.id.clone(), check_started.elapsed().as_secs_f64(), Some(found.len() as u64)));
+            steps.push(Step {
+                name: check.id.clone(),
+                seconds: check_started.elapsed().as_secs_f64(),
+                findings: Some(found.len() as u64),
+                replanned: analysis.replanned_queries() > replanned,
+            });
             findings.extend(found);
         }
         let checks_seconds = started.elapsed().as_secs_f64();
@@ -118,32 +138,37 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         measure.completeness_seconds,
         gib(measure.peak_rss)
     );
-    if args.no_duckdb {
-        return Ok(ExitCode::SUCCESS);
+    let duckdb = if args.no_duckdb { None } else { Some(run_duckdb(&args, &catalog)?) };
+    if let Some(duckdb) = &duckdb {
+        println!(
+            "DuckDB {}: views and checks {:.1} s ({:.0} spans/s); peak RSS {:.2} GiB",
+            duckdb.version,
+            duckdb.seconds,
+            spans as f64 / duckdb.seconds,
+            gib(duckdb.peak_rss)
+        );
+        println!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
     }
-    let duckdb = run_duckdb(&args, &catalog)?;
-    println!(
-        "DuckDB {}: views and checks {:.1} s ({:.0} spans/s); peak RSS {:.2} GiB",
-        duckdb.version,
-        duckdb.seconds,
-        spans as f64 / duckdb.seconds,
-        gib(duckdb.peak_rss)
-    );
-    println!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
     println!("\n{:<24} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
     let mut differing = 0;
-    for (name, seconds, findings) in &measure.steps {
-        let step = duckdb.steps.iter().find(|step| &step.name == name);
-        let (duckdb_rows, duckdb_seconds) = (step.and_then(|step| step.rows), step.map_or(0.0, |step| step.seconds));
-        let same = findings.is_none() || *findings == duckdb_rows;
-        differing += usize::from(!same);
-        let rows = |rows: Option<u64>| rows.map_or("-".to_owned(), |rows| rows.to_string());
-        let label = if findings.is_some() { name.clone() } else { format!("(view {name})") };
+    for step in &measure.steps {
+        let theirs = duckdb.as_ref().and_then(|duckdb| duckdb.steps.iter().find(|theirs| theirs.name == step.name));
+        let (duckdb_rows, duckdb_seconds) = match theirs {
+            Some(theirs) => {
+                (theirs.rows.map_or("-".to_owned(), |rows| rows.to_string()), format!("{:.2}", theirs.seconds))
+            }
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        let differs =
+            duckdb.is_some() && step.findings.is_some() && step.findings != theirs.and_then(|theirs| theirs.rows);
+        differing += usize::from(differs);
+        let label = if step.findings.is_some() { step.name.clone() } else { format!("(view {})", step.name) };
         println!(
-            "{label:<24} {:>10} {:>10} {seconds:>10.2} {duckdb_seconds:>10.2}{}",
-            rows(*findings),
-            rows(duckdb_rows),
-            if same { "" } else { "  differs" }
+            "{label:<24} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
+            step.findings.map_or("-".to_owned(), |rows| rows.to_string()),
+            step.seconds,
+            if step.replanned { "  sort-merge joins (a hash join did not fit)" } else { "" },
+            if differs { "  differs" } else { "" }
         );
     }
     anyhow::ensure!(differing == 0, "{differing} checks found a different number of findings on DuckDB");

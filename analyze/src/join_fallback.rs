@@ -11,18 +11,29 @@ use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
+/// The result of a query, and how it ran.
+#[derive(Debug)]
+pub struct Collected {
+    /// The result.
+    pub batches: Vec<RecordBatch>,
+    /// Whether it ran out of memory with hash joins and ran again with sort-merge joins.
+    pub replanned: bool,
+}
+
 /// Runs `sql` and collects its result; on running out of memory, runs it once more with
 /// sort-merge joins instead of hash joins (see the module documentation).
-pub async fn collect_within_memory(context: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+pub async fn collect_within_memory(context: &SessionContext, sql: &str) -> Result<Collected, DataFusionError> {
     match context.sql(sql).await?.collect().await {
+        Ok(batches) => Ok(Collected { batches, replanned: false }),
         Err(error) if is_out_of_memory(&error) && prefers_hash_join(context) => {
             tracing::info!(
                 error = %error.find_root(),
                 "out of memory with hash joins: the query runs again with sort-merge joins, which spill"
             );
-            sort_merge_joins(context).sql(sql).await?.collect().await
+            let batches = sort_merge_joins(context).sql(sql).await?.collect().await?;
+            Ok(Collected { batches, replanned: true })
         }
-        result => result,
+        Err(error) => Err(error),
     }
 }
 
@@ -87,10 +98,20 @@ mod tests {
     #[tokio::test]
     async fn the_same_join_completes_with_sort_merge_joins() {
         let context = small_pool_context();
-        let batches = collect_within_memory(&context, JOIN).await.expect("spilling join");
-        assert_eq!(matched(&batches), 200_000);
+        let collected = collect_within_memory(&context, JOIN).await.expect("spilling join");
+        assert!(collected.replanned);
+        assert_eq!(matched(&collected.batches), 200_000);
         // The session itself still prefers hash joins for the next query.
         assert!(prefers_hash_join(&context));
+    }
+
+    #[tokio::test]
+    async fn a_join_that_fits_runs_as_planned() {
+        let context = small_pool_context();
+        let small = JOIN.replace("200000", "1000");
+        let collected = collect_within_memory(&context, &small).await.expect("join in memory");
+        assert!(!collected.replanned);
+        assert_eq!(matched(&collected.batches), 1000);
     }
 
     #[tokio::test]

@@ -7,8 +7,10 @@
 //! - `pending_traces`: traces whose newest span arrived less than the settle time ago;
 //! - `spans`: the spans of judged traces: what the checks read.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -17,7 +19,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::DataFusionError;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -69,18 +71,22 @@ pub fn now_nano() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
+/// How many of the largest memory consumers an out-of-memory error names.
+const MEMORY_CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).expect("non-zero");
+
 /// An open analysis session.
 pub struct Analysis {
     context: SessionContext,
     options: AnalysisOptions,
+    replanned_queries: AtomicUsize,
 }
 
 impl Analysis {
     /// Opens a local session over the data directory: all cores, `memory_limit` before spilling.
     pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
-            .build_arc()?;
+        // Tracked, so that running out of memory names the operators holding it.
+        let pool = TrackConsumersPool::new(FairSpillPool::new(options.memory_limit), MEMORY_CONSUMERS_NAMED);
+        let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?;
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
         Analysis::open_on(SessionContext::new_with_config_rt(config, runtime), options).await
@@ -92,7 +98,7 @@ impl Analysis {
     pub async fn open_on(context: SessionContext, options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
         register_udfs(&context);
         register_span_table(&context, &options.data_directory).await?;
-        let analysis = Analysis { context, options };
+        let analysis = Analysis { context, options, replanned_queries: AtomicUsize::new(0) };
         analysis.register_views().await?;
         Ok(analysis)
     }
@@ -110,7 +116,15 @@ impl Analysis {
     /// Runs a query of the analysis and collects its result. A query whose hash joins do not fit
     /// in the memory limit runs again with sort-merge joins, which spill ([`join_fallback`]).
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
-        collect_within_memory(&self.context, sql).await
+        let collected = collect_within_memory(&self.context, sql).await?;
+        self.replanned_queries.fetch_add(usize::from(collected.replanned), Ordering::Relaxed);
+        Ok(collected.batches)
+    }
+
+    /// How many queries of this analysis ran out of memory with hash joins and ran again with
+    /// sort-merge joins.
+    pub fn replanned_queries(&self) -> usize {
+        self.replanned_queries.load(Ordering::Relaxed)
     }
 
     async fn register_views(&self) -> Result<(), AnalyzeError> {

@@ -149,7 +149,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         );
         println!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
     }
-    println!("\n{:<24} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
+    println!("\n{:<28} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
     let mut differing = 0;
     for step in &measure.steps {
         let theirs = duckdb.as_ref().and_then(|duckdb| duckdb.steps.iter().find(|theirs| theirs.name == step.name));
@@ -164,7 +164,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         differing += usize::from(differs);
         let label = if step.findings.is_some() { step.name.clone() } else { format!("(view {})", step.name) };
         println!(
-            "{label:<24} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
+            "{label:<28} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
             step.findings.map_or("-".to_owned(), |rows| rows.to_string()),
             step.seconds,
             if step.replanned { "  sort-merge joins (a hash join did not fit)" } else { "" },

@@ -7,9 +7,14 @@
 //! pool. The analysis of a large data directory under a small `--memory-limit` then completes,
 //! spilling, instead of failing.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
+
+use crate::owned_batches::OwnAggregateOutput;
 
 /// The result of a query, and how it ran.
 #[derive(Debug)]
@@ -21,8 +26,14 @@ pub struct Collected {
 }
 
 /// Runs `sql` and collects its result; on running out of memory, runs it once more with
-/// sort-merge joins instead of hash joins (see the module documentation).
-pub async fn collect_within_memory(context: &SessionContext, sql: &str) -> Result<Collected, DataFusionError> {
+/// sort-merge joins instead of hash joins (see the module documentation). `local`: the session
+/// executes in this process, so the re-planned query may also use this crate's own operators
+/// ([`OwnAggregateOutput`]), which a cluster could not ship to its executors.
+pub async fn collect_within_memory(
+    context: &SessionContext,
+    sql: &str,
+    local: bool,
+) -> Result<Collected, DataFusionError> {
     match context.sql(sql).await?.collect().await {
         Ok(batches) => Ok(Collected { batches, replanned: false }),
         Err(error) if is_out_of_memory(&error) && prefers_hash_join(context) => {
@@ -30,7 +41,7 @@ pub async fn collect_within_memory(context: &SessionContext, sql: &str) -> Resul
                 error = %error.find_root(),
                 "out of memory with hash joins: the query runs again with sort-merge joins, which spill"
             );
-            let batches = sort_merge_joins(context).sql(sql).await?.collect().await?;
+            let batches = sort_merge_joins(context, local).sql(sql).await?.collect().await?;
             Ok(Collected { batches, replanned: true })
         }
         Err(error) => Err(error),
@@ -47,8 +58,9 @@ fn prefers_hash_join(context: &SessionContext) -> bool {
 }
 
 /// A session over the same catalogue, functions and runtime (memory pool, spill directory) that
-/// plans equi-joins as sort-merge joins.
-fn sort_merge_joins(context: &SessionContext) -> SessionContext {
+/// plans equi-joins as sort-merge joins, and when `local`, copies aggregation results that are
+/// slices of larger batches before they reach the sorts.
+fn sort_merge_joins(context: &SessionContext, local: bool) -> SessionContext {
     let mut state = context.state();
     let options = state.config_mut().options_mut();
     options.optimizer.prefer_hash_join = false;
@@ -56,13 +68,16 @@ fn sort_merge_joins(context: &SessionContext) -> SessionContext {
     // partitions even on one core.
     options.optimizer.repartition_joins = true;
     options.execution.target_partitions = options.execution.target_partitions.max(2);
+    if local {
+        state = SessionStateBuilder::new_from_existing(state)
+            .with_physical_optimizer_rule(Arc::new(OwnAggregateOutput))
+            .build();
+    }
     SessionContext::new_with_state(state)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
     use datafusion::prelude::SessionConfig;
@@ -98,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn the_same_join_completes_with_sort_merge_joins() {
         let context = small_pool_context();
-        let collected = collect_within_memory(&context, JOIN).await.expect("spilling join");
+        let collected = collect_within_memory(&context, JOIN, true).await.expect("spilling join");
         assert!(collected.replanned);
         assert_eq!(matched(&collected.batches), 200_000);
         // The session itself still prefers hash joins for the next query.
@@ -109,7 +124,7 @@ mod tests {
     async fn a_join_that_fits_runs_as_planned() {
         let context = small_pool_context();
         let small = JOIN.replace("200000", "1000");
-        let collected = collect_within_memory(&context, &small).await.expect("join in memory");
+        let collected = collect_within_memory(&context, &small, true).await.expect("join in memory");
         assert!(!collected.replanned);
         assert_eq!(matched(&collected.batches), 1000);
     }
@@ -117,7 +132,8 @@ mod tests {
     #[tokio::test]
     async fn other_errors_are_not_retried() {
         let context = small_pool_context();
-        let error = collect_within_memory(&context, "SELECT * FROM no_such_table").await.expect_err("unknown table");
+        let error =
+            collect_within_memory(&context, "SELECT * FROM no_such_table", true).await.expect_err("unknown table");
         assert!(!is_out_of_memory(&error));
     }
 }

@@ -79,6 +79,8 @@ pub struct Analysis {
     context: SessionContext,
     options: AnalysisOptions,
     replanned_queries: AtomicUsize,
+    /// Whether the session executes in this process (not on a cluster).
+    local: bool,
 }
 
 impl Analysis {
@@ -89,16 +91,24 @@ impl Analysis {
         let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?;
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
-        Analysis::open_on(SessionContext::new_with_config_rt(config, runtime), options).await
+        Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await
     }
 
     /// Opens the analysis on a session made elsewhere (a Ballista cluster's client session, say):
     /// registers the helper functions, the span table and the views on it. The data directory
     /// must be readable wherever that session executes its plans.
     pub async fn open_on(context: SessionContext, options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
+        Analysis::open_with(context, options, false).await
+    }
+
+    async fn open_with(
+        context: SessionContext,
+        options: AnalysisOptions,
+        local: bool,
+    ) -> Result<Analysis, AnalyzeError> {
         register_udfs(&context);
         register_span_table(&context, &options.data_directory).await?;
-        let analysis = Analysis { context, options, replanned_queries: AtomicUsize::new(0) };
+        let analysis = Analysis { context, options, replanned_queries: AtomicUsize::new(0), local };
         analysis.register_views().await?;
         Ok(analysis)
     }
@@ -116,7 +126,7 @@ impl Analysis {
     /// Runs a query of the analysis and collects its result. A query whose hash joins do not fit
     /// in the memory limit runs again with sort-merge joins, which spill ([`join_fallback`]).
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
-        let collected = collect_within_memory(&self.context, sql).await?;
+        let collected = collect_within_memory(&self.context, sql, self.local).await?;
         self.replanned_queries.fetch_add(usize::from(collected.replanned), Ordering::Relaxed);
         Ok(collected.batches)
     }

@@ -1,0 +1,159 @@
+//! Aggregation results in batches that own buffers of their own size.
+//!
+//! A hash aggregation emits its groups as one large batch and hands it on in slices. Each slice
+//! still holds the whole buffer, and a spilling sort reserves memory for what a batch holds, not
+//! for what it shows: on 10M spans a sort in front of a sort-merge join asked for 212 MB for an
+//! 8,192-row slice, more than its share of a 1 GiB pool, and the query failed although it could
+//! have spilled. [`OwnAggregateOutput`] puts an [`OwnedBatchesExec`] after every aggregation;
+//! it copies a batch that holds far more than it shows. Used when a query is planned again to
+//! spill ([`crate::join_fallback`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, UInt32Array};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+/// A batch holding more than this many bytes beyond what its rows use is copied.
+const WASTE_COPIED: usize = 8 << 20;
+
+/// Passes its input's batches on, copying those that are slices of much larger buffers.
+#[derive(Debug)]
+pub struct OwnedBatchesExec {
+    input: Arc<dyn ExecutionPlan>,
+}
+
+impl OwnedBatchesExec {
+    /// Wraps `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> OwnedBatchesExec {
+        OwnedBatchesExec { input }
+    }
+}
+
+impl DisplayAs for OwnedBatchesExec {
+    fn fmt_as(&self, _format: DisplayFormatType, formatter: &mut fmt::Formatter) -> fmt::Result {
+        write!(formatter, "OwnedBatchesExec")
+    }
+}
+
+impl ExecutionPlan for OwnedBatchesExec {
+    fn name(&self) -> &str {
+        "OwnedBatchesExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        self.input.properties()
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _visit: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(format!("OwnedBatchesExec takes 1 child, not {}", children.len())));
+        }
+        Ok(Arc::new(OwnedBatchesExec::new(children.swap_remove(0))))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let schema = input.schema();
+        let owned = input.map(|batch| batch.and_then(|batch| Ok(with_own_buffers(batch)?)));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, owned)))
+    }
+}
+
+/// `batch` itself, or a copy of it when it holds much more memory than its rows use.
+pub fn with_own_buffers(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let held = batch.get_array_memory_size();
+    let used: usize =
+        batch.columns().iter().map(|column| column.to_data().get_slice_memory_size().unwrap_or(held)).sum();
+    if held <= used.saturating_add(WASTE_COPIED) {
+        return Ok(batch);
+    }
+    let rows = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
+    arrow::compute::take_record_batch(&batch, &rows)
+}
+
+/// Puts an [`OwnedBatchesExec`] after every aggregation of a plan.
+#[derive(Debug, Default)]
+pub struct OwnAggregateOutput;
+
+impl PhysicalOptimizerRule for OwnAggregateOutput {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            if node.is::<AggregateExec>() {
+                Ok(Transformed::yes(Arc::new(OwnedBatchesExec::new(node)) as Arc<dyn ExecutionPlan>))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })
+        .map(|transformed| transformed.data)
+    }
+
+    fn name(&self) -> &str {
+        "own_aggregate_output"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(rows: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("value", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..rows))]).expect("batch")
+    }
+
+    #[test]
+    fn a_small_slice_of_a_large_batch_is_copied() {
+        let large = batch(4 << 20);
+        let slice = large.slice(1000, 8192);
+        assert!(slice.get_array_memory_size() >= 32 << 20);
+        let owned = with_own_buffers(slice.clone()).expect("copy");
+        assert!(owned.get_array_memory_size() < 1 << 20, "{}", owned.get_array_memory_size());
+        assert_eq!(owned, slice);
+    }
+
+    #[test]
+    fn a_batch_of_its_own_is_passed_on() {
+        let own = batch(8192);
+        let passed = with_own_buffers(own.clone()).expect("pass");
+        assert_eq!(passed.column(0).to_data().buffers()[0].as_ptr(), own.column(0).to_data().buffers()[0].as_ptr());
+        assert_eq!(passed.column(0).len(), 8192);
+    }
+}

@@ -11,7 +11,7 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Its default there, in milliseconds (`options.c`).
 const DEFAULT_PURGE_DELAY: c_long = 1000;
 
-/// For batch commands (import, check, report): memory freed is kept for reuse rather than given
+/// For batch commands (import, generate, check, report): memory freed is kept for reuse rather than given
 /// back to the OS a second later. Their working set is bounded and reused at once, so giving it back
 /// only makes the next allocation fault in fresh zeroed pages. Measured on `tracegap import` of a
 /// 514 MB dump: 15k page faults instead of 37k, system time 0.4 s instead of 0.6 to 2.1 s, the

@@ -85,7 +85,10 @@ fn main() -> std::process::ExitCode {
             allocator::keep_freed_memory();
             import::run(args)
         }
-        Command::Generate(args) => generate::run(args),
+        Command::Generate(args) => {
+            allocator::keep_freed_memory();
+            generate::run(args)
+        }
         Command::Cluster { process } => cluster::run(process),
         Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
         Command::Bench { bench: BenchCommand::Import(args) } => {

@@ -10,6 +10,7 @@ pub mod findings;
 pub mod join_fallback;
 pub mod owned_batches;
 pub mod read_only_sql;
+pub mod repartition_memory;
 pub mod session;
 pub mod snapshot;
 pub mod trace_spans;

@@ -25,6 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::AnalyzeError;
 use crate::join_fallback::collect_within_memory;
+use crate::repartition_memory::RepartitionInMemory;
 use crate::udfs::register_udfs;
 
 /// Default memory limit of a query before it spills to disk.
@@ -74,6 +75,18 @@ pub fn now_nano() -> i64 {
 /// How many of the largest memory consumers an out-of-memory error names.
 const MEMORY_CONSUMERS_NAMED: NonZeroUsize = NonZeroUsize::new(5).expect("non-zero");
 
+/// What one sorted run read back from disk is assumed to hold in memory while merged: a batch of
+/// 8,192 span rows and the same again for the merge's own buffer.
+const SPILL_MERGE_STREAM_BYTES: usize = 8 << 20;
+
+/// How many spilled runs one merge pass of a sort reads at once. DataFusion's merge takes all the
+/// memory it can get for its runs (without a limit, one partition's merge of 200 runs held the
+/// whole pool of 1 GiB on 100M spans, and the other partition's sort failed). Bounded to a quarter
+/// of a partition's share of the pool; more runs are merged in more passes.
+pub fn spill_merge_fan_in(memory_limit: usize, partitions: usize) -> usize {
+    (memory_limit / partitions.max(1) / 4 / SPILL_MERGE_STREAM_BYTES).clamp(4, 128)
+}
+
 /// An open analysis session.
 pub struct Analysis {
     context: SessionContext,
@@ -88,8 +101,13 @@ impl Analysis {
     pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
         // Tracked, so that running out of memory names the operators holding it.
         let pool = TrackConsumersPool::new(FairSpillPool::new(options.memory_limit), MEMORY_CONSUMERS_NAMED);
-        let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)).build_arc()?;
+        // Repartitions never spill: their spilling can stop a query for good (DataFusion 55).
+        let pool = RepartitionInMemory::new(Arc::new(pool));
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .with_max_spill_merge_fan_in(spill_merge_fan_in(options.memory_limit, cores))
+            .build_arc()?;
         let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
         Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await
     }
@@ -236,5 +254,21 @@ mod tests {
         for path in ["/var/lib/tracegap", "data", "file:///var/lib/tracegap", "weird://", "a b://x"] {
             assert_eq!(object_store_url(Path::new(path)), None, "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn merges_of_spilled_runs_are_bounded_by_the_memory_limit() {
+        assert_eq!(spill_merge_fan_in(1 << 30, 2), 16);
+        assert_eq!(spill_merge_fan_in(64 << 20, 2), 4, "at least a few runs per pass");
+        assert_eq!(spill_merge_fan_in(64 << 30, 2), 128, "never unbounded");
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let mut options = AnalysisOptions::batch(directory.path());
+        options.memory_limit = 1 << 30;
+        let analysis = Analysis::open(options).await.expect("session");
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        assert_eq!(
+            analysis.context().runtime_env().disk_manager.max_spill_merge_fan_in(),
+            spill_merge_fan_in(1 << 30, cores)
+        );
     }
 }

@@ -1,0 +1,138 @@
+//! A memory pool that never makes a `RepartitionExec` spill.
+//!
+//! In DataFusion 55, a `RepartitionExec` that cannot reserve memory for a batch writes it to a
+//! spill pool shared by its input partitions. When two inputs spill at once, the pool holds two
+//! open files, its reader waits on the older one while the batch it needs is in the newer one, and
+//! the query stops for good: every worker parked, no error (apache/datafusion#24883, fixed in a
+//! later release). On 100M spans under 1 GiB, `calls_without_callee` stopped that way.
+//!
+//! Here a repartition's reservation always succeeds: it is counted in the pool, so the other
+//! operators see it and spill sooner, but it never spills itself. What it holds stays small, as
+//! its channels stop taking batches while every output already has one waiting.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
+
+/// Consumer names of the repartition operator's reservations (`RepartitionExec[3]`).
+const REPARTITION_CONSUMER: &str = "RepartitionExec";
+
+/// Wraps a pool; reservations of `RepartitionExec` always grow, others as the inner pool decides.
+#[derive(Debug)]
+pub struct RepartitionInMemory {
+    inner: Arc<dyn MemoryPool>,
+}
+
+impl RepartitionInMemory {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn MemoryPool>) -> RepartitionInMemory {
+        RepartitionInMemory { inner }
+    }
+}
+
+impl std::fmt::Display for RepartitionInMemory {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.inner, formatter)
+    }
+}
+
+fn is_repartition(reservation: &MemoryReservation) -> bool {
+    reservation.consumer().name().starts_with(REPARTITION_CONSUMER)
+}
+
+impl MemoryPool for RepartitionInMemory {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.inner.register(consumer);
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.inner.unregister(consumer);
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.inner.grow(reservation, additional);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.inner.shrink(reservation, shrink);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
+        if is_repartition(reservation) {
+            self.inner.grow(reservation, additional);
+            return Ok(());
+        }
+        self.inner.try_grow(reservation, additional)
+    }
+
+    fn reserved(&self) -> usize {
+        self.inner.reserved()
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        self.inner.memory_limit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    use super::*;
+
+    #[test]
+    fn only_repartition_reservations_pass_the_limit() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(1000))));
+        let repartition = MemoryConsumer::new("RepartitionExec[0]").with_can_spill(true).register(&pool);
+        repartition.try_grow(5000).expect("a repartition always reserves");
+        assert_eq!(pool.reserved(), 5000, "and is counted");
+        let sorter = MemoryConsumer::new("ExternalSorter[0]").with_can_spill(true).register(&pool);
+        assert!(sorter.try_grow(2000).is_err(), "others keep the limit");
+        let merge = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
+        assert!(merge.try_grow(10).is_err(), "the repartition's memory counts against the rest");
+        drop(repartition);
+        assert_eq!(pool.reserved(), 0);
+        merge.try_grow(10).expect("room again once the repartition is done");
+    }
+
+    /// The upstream reproduction (apache/datafusion#24883): a grouped count of distinct values on
+    /// two partitions under 2 MB, run several times; one run in a few never returned.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_distinct_count_under_a_tiny_limit_completes() {
+        let pool = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(2 << 20))));
+        let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool).build_arc().expect("runtime");
+        let config = SessionConfig::new().with_target_partitions(2).with_batch_size(64);
+        let context = SessionContext::new_with_config_rt(config, runtime);
+        context
+            .sql(
+                "CREATE TABLE t AS SELECT v % 13 AS g, md5(CAST(v % 337 AS VARCHAR)) AS trace_id \
+                 FROM generate_series(1, 40000) AS s(v)",
+            )
+            .await
+            .expect("table")
+            .collect()
+            .await
+            .expect("table rows");
+        for attempt in 0..12 {
+            let query = async {
+                let frame = context.sql("SELECT g, count(DISTINCT trace_id) AS n FROM t GROUP BY g").await?;
+                frame.collect().await
+            };
+            let batches = tokio::time::timeout(Duration::from_secs(20), query)
+                .await
+                .unwrap_or_else(|_| panic!("attempt {attempt} did not complete in 20 s"))
+                .expect("query");
+            let groups: usize = batches.iter().map(|b| b.num_rows()).sum();
+            assert_eq!(groups, 13, "attempt {attempt}");
+        }
+    }
+}

@@ -59,6 +59,12 @@ struct LoadFigures {
     megabytes_per_second: f64,
     p50_latency_ms: f64,
     p99_latency_ms: f64,
+    /// Cores the server kept busy on average (user and system time over wall time).
+    server_cores: f64,
+    /// Of which in the kernel (system time).
+    server_system_cores: f64,
+    /// Cores the load generator (this process) kept busy.
+    load_generator_cores: f64,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -88,7 +94,18 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         other => bail!("--protocol must be grpc, http or both, not {other:?}"),
     };
     for protocol in protocols {
-        let figures = runtime.block_on(drive(protocol, grpc_address, http_address, requests.clone(), &args))?;
+        let server_before = cpu_seconds_of(&server.child.id().to_string());
+        let own_before = cpu_seconds_of("self");
+        let mut figures = runtime.block_on(drive(protocol, grpc_address, http_address, requests.clone(), &args))?;
+        let busy = |before: Option<(f64, f64)>, after: Option<(f64, f64)>| match (before, after) {
+            (Some(before), Some(after)) => ((after.0 + after.1 - before.0 - before.1), after.1 - before.1),
+            _ => (f64::NAN, f64::NAN),
+        };
+        let (server_busy, server_system) = busy(server_before, cpu_seconds_of(&server.child.id().to_string()));
+        let (own_busy, _) = busy(own_before, cpu_seconds_of("self"));
+        figures.server_cores = server_busy / figures.seconds;
+        figures.server_system_cores = server_system / figures.seconds;
+        figures.load_generator_cores = own_busy / figures.seconds;
         println!(
             "  {:<5} {:>10.0} spans/s  {:>7.1} MB/s  p50 {:>6.1} ms  p99 {:>6.1} ms  ({} requests, {} failed)",
             figures.protocol,
@@ -98,6 +115,10 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             figures.p99_latency_ms,
             figures.requests,
             figures.failed_requests
+        );
+        println!(
+            "        cores busy: server {:.2} (of which kernel {:.2}), load generator {:.2}",
+            figures.server_cores, figures.server_system_cores, figures.load_generator_cores
         );
         results.push(figures);
     }
@@ -308,6 +329,10 @@ async fn drive(
         megabytes_per_second: bytes as f64 / seconds / 1e6,
         p50_latency_ms: percentile(0.50),
         p99_latency_ms: percentile(0.99),
+        // Filled in by the caller, which sees the processes.
+        server_cores: 0.0,
+        server_system_cores: 0.0,
+        load_generator_cores: 0.0,
     })
 }
 
@@ -529,6 +554,16 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User and system CPU seconds of a process (`self` or a pid), from `/proc/<pid>/stat`.
+fn cpu_seconds_of(pid: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces, and ends at the last ')'): state is
+    // field 3, utime and stime fields 14 and 15, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? / 100.0, ticks(15)? / 100.0))
 }
 
 /// Peak resident set size of a process, from `/proc/<pid>/status`.

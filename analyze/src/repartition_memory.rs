@@ -6,9 +6,11 @@
 //! the query stops for good: every worker parked, no error (apache/datafusion#24883, fixed in a
 //! later release). On 100M spans under 1 GiB, `calls_without_callee` stopped that way.
 //!
-//! Here a repartition's reservation always succeeds: it is counted in the pool, so the other
-//! operators see it and spill sooner, but it never spills itself. What it holds stays small, as
-//! its channels stop taking batches while every output already has one waiting.
+//! Here a repartition's reservation succeeds past the limit, up to twice the limit (and at least
+//! 256 MiB more) for the whole pool: it is counted, so the other operators see it and spill sooner, and it does not spill
+//! itself. Past twice the limit it spills as before. The bound matters: a repartition feeding a
+//! slow consumer (a sort-merge join whose other side is spilling) can buffer without end
+//! (apache/datafusion#22090); unbounded, a run over 100M spans under 1 GiB grew to 24 GB.
 
 use std::sync::Arc;
 
@@ -18,16 +20,23 @@ use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool
 /// Consumer names of the repartition operator's reservations (`RepartitionExec[3]`).
 const REPARTITION_CONSUMER: &str = "RepartitionExec";
 
-/// Wraps a pool; reservations of `RepartitionExec` always grow, others as the inner pool decides.
+/// The least a repartition may take past the limit: under a small limit, twice the limit was
+/// still reached, and the reproduction of the deadlock below stopped again.
+const REPARTITION_OVERFLOW_FLOOR: usize = 256 << 20;
+
+/// Wraps a pool; reservations of `RepartitionExec` grow while the pool holds less than
+/// `overflow_limit`, others as the inner pool decides.
 #[derive(Debug)]
 pub struct RepartitionInMemory {
     inner: Arc<dyn MemoryPool>,
+    overflow_limit: usize,
 }
 
 impl RepartitionInMemory {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn MemoryPool>) -> RepartitionInMemory {
-        RepartitionInMemory { inner }
+    /// Wraps `inner`, whose limit is `memory_limit`.
+    pub fn new(inner: Arc<dyn MemoryPool>, memory_limit: usize) -> RepartitionInMemory {
+        let overflow = memory_limit.max(REPARTITION_OVERFLOW_FLOOR);
+        RepartitionInMemory { inner, overflow_limit: memory_limit.saturating_add(overflow) }
     }
 }
 
@@ -63,7 +72,7 @@ impl MemoryPool for RepartitionInMemory {
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
-        if is_repartition(reservation) {
+        if is_repartition(reservation) && self.inner.reserved().saturating_add(additional) <= self.overflow_limit {
             self.inner.grow(reservation, additional);
             return Ok(());
         }
@@ -91,10 +100,11 @@ mod tests {
 
     #[test]
     fn only_repartition_reservations_pass_the_limit() {
-        let pool: Arc<dyn MemoryPool> = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(1000))));
+        let pool: Arc<dyn MemoryPool> = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(1000)), 1000));
         let repartition = MemoryConsumer::new("RepartitionExec[0]").with_can_spill(true).register(&pool);
-        repartition.try_grow(5000).expect("a repartition always reserves");
+        repartition.try_grow(5000).expect("a repartition reserves past the limit");
         assert_eq!(pool.reserved(), 5000, "and is counted");
+        assert!(repartition.try_grow(REPARTITION_OVERFLOW_FLOOR).is_err(), "up to a bound");
         let sorter = MemoryConsumer::new("ExternalSorter[0]").with_can_spill(true).register(&pool);
         assert!(sorter.try_grow(2000).is_err(), "others keep the limit");
         let merge = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
@@ -108,7 +118,7 @@ mod tests {
     /// two partitions under 2 MB, run several times; one run in a few never returned.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grouped_distinct_count_under_a_tiny_limit_completes() {
-        let pool = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(2 << 20))));
+        let pool = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(2 << 20)), 2 << 20));
         let runtime = RuntimeEnvBuilder::new().with_memory_pool(pool).build_arc().expect("runtime");
         let config = SessionConfig::new().with_target_partitions(2).with_batch_size(64);
         let context = SessionContext::new_with_config_rt(config, runtime);

@@ -102,7 +102,7 @@ impl Analysis {
         // Tracked, so that running out of memory names the operators holding it.
         let pool = TrackConsumersPool::new(FairSpillPool::new(options.memory_limit), MEMORY_CONSUMERS_NAMED);
         // Repartitions never spill: their spilling can stop a query for good (DataFusion 55).
-        let pool = RepartitionInMemory::new(Arc::new(pool));
+        let pool = RepartitionInMemory::new(Arc::new(pool), options.memory_limit);
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))

@@ -165,7 +165,9 @@ pub fn write_partitioned(
 /// Where a row goes: its partition hour, then its place in the sort order.
 struct SortKey {
     hour: i64,
-    trace_id: Option<[u8; 16]>,
+    /// The 16 id bytes as a big-endian integer: the same order as the bytes, compared in one
+    /// instruction instead of a `memcmp` call (which was a third of the flush thread's time).
+    trace_id: Option<u128>,
     start: i64,
     row: u32,
 }
@@ -180,12 +182,14 @@ fn sort_order(batch: &RecordBatch) -> Result<Vec<SortKey>, ArrowError> {
         let nanos = start.value(row);
         keys.push(SortKey {
             hour: nanos.div_euclid(NANOS_PER_HOUR),
-            trace_id: trace_id.is_valid(row).then(|| trace_id.value(row).try_into().unwrap_or_default()),
+            trace_id: trace_id
+                .is_valid(row)
+                .then(|| u128::from_be_bytes(trace_id.value(row).try_into().unwrap_or_default())),
             start: nanos,
             row: row as u32,
         });
     }
-    keys.sort_unstable_by(|a, b| (a.hour, a.trace_id, a.start).cmp(&(b.hour, b.trace_id, b.start)));
+    keys.sort_unstable_by_key(|key| (key.hour, key.trace_id, key.start));
     Ok(keys)
 }
 
@@ -269,6 +273,36 @@ pub fn has_span_schema(batch: &RecordBatch) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn rows_sort_by_hour_then_trace_id_bytes_then_start() {
+        use arrow::array::{FixedSizeBinaryArray, TimestampNanosecondArray};
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+        let id = |first: u8, last: u8| {
+            let mut bytes = [0u8; 16];
+            bytes[0] = first;
+            bytes[15] = last;
+            bytes
+        };
+        let ids = [Some(id(0xff, 0)), Some(id(0x01, 9)), None, Some(id(0x80, 0)), Some(id(0x01, 2)), Some(id(0x01, 9))];
+        let starts = [10, 30, 20, 5, 7, 4 + NANOS_PER_HOUR];
+        let schema = Schema::new(vec![
+            Field::new(column::TRACE_ID, DataType::FixedSizeBinary(16), true),
+            Field::new(column::START_TIME, DataType::Timestamp(TimeUnit::Nanosecond, None), false),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(FixedSizeBinaryArray::try_from_sparse_iter_with_size(ids.iter().copied(), 16).unwrap()),
+                Arc::new(TimestampNanosecondArray::from(starts.to_vec())),
+            ],
+        )
+        .unwrap();
+        let order: Vec<u32> = sort_order(&batch).unwrap().iter().map(|key| key.row).collect();
+        // Hour 0: no id first, then ids as unsigned bytes (0x01.. < 0x80.. < 0xff..); hour 1 last.
+        assert_eq!(order, vec![2, 4, 1, 3, 0, 5]);
+    }
 
     #[test]
     fn partition_directories_follow_the_calendar() {

@@ -1,4 +1,4 @@
-//! A memory pool that never makes a `RepartitionExec` spill.
+//! A memory pool that gives `RepartitionExec` a budget of its own, so it does not spill.
 //!
 //! In DataFusion 55, a `RepartitionExec` that cannot reserve memory for a batch writes it to a
 //! spill pool shared by its input partitions. When two inputs spill at once, the pool holds two
@@ -6,37 +6,45 @@
 //! the query stops for good: every worker parked, no error (apache/datafusion#24883, fixed in a
 //! later release). On 100M spans under 1 GiB, `calls_without_callee` stopped that way.
 //!
-//! Here a repartition's reservation succeeds past the limit, up to twice the limit (and at least
-//! 256 MiB more) for the whole pool: it is counted, so the other operators see it and spill sooner, and it does not spill
-//! itself. Past twice the limit it spills as before. The bound matters: a repartition feeding a
+//! Here repartitions get a budget of their own, as large as the limit (at least 256 MiB), beside
+//! the pool: they do not spill within it, and they do not take the memory that hash joins and
+//! sorts count on (counted in the pool, they made `missing_parent` re-plan and fail on 10M spans
+//! under 1 GiB). Past their budget they spill as before. The bound matters: a repartition feeding a
 //! slow consumer (a sort-merge join whose other side is spilling) can buffer without end
 //! (apache/datafusion#22090); unbounded, a run over 100M spans under 1 GiB grew to 24 GB.
 
 use std::sync::Arc;
 
-use datafusion::common::Result;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 
 /// Consumer names of the repartition operator's reservations (`RepartitionExec[3]`).
 const REPARTITION_CONSUMER: &str = "RepartitionExec";
 
-/// The least a repartition may take past the limit: under a small limit, twice the limit was
+/// The least a repartition may hold past the limit: under a small limit, the limit itself was
 /// still reached, and the reproduction of the deadlock below stopped again.
 const REPARTITION_OVERFLOW_FLOOR: usize = 256 << 20;
 
-/// Wraps a pool; reservations of `RepartitionExec` grow while the pool holds less than
-/// `overflow_limit`, others as the inner pool decides.
+/// Wraps a pool. Reservations of `RepartitionExec` are kept apart, in their own budget of the
+/// memory limit (at least [`REPARTITION_OVERFLOW_FLOOR`]), so they neither spill early nor take
+/// the memory a hash join or a sort counts on; others go to the inner pool.
 #[derive(Debug)]
 pub struct RepartitionInMemory {
     inner: Arc<dyn MemoryPool>,
-    overflow_limit: usize,
+    repartition_budget: usize,
+    repartition_reserved: AtomicUsize,
 }
 
 impl RepartitionInMemory {
     /// Wraps `inner`, whose limit is `memory_limit`.
     pub fn new(inner: Arc<dyn MemoryPool>, memory_limit: usize) -> RepartitionInMemory {
-        let overflow = memory_limit.max(REPARTITION_OVERFLOW_FLOOR);
-        RepartitionInMemory { inner, overflow_limit: memory_limit.saturating_add(overflow) }
+        RepartitionInMemory {
+            inner,
+            repartition_budget: memory_limit.max(REPARTITION_OVERFLOW_FLOOR),
+            repartition_reserved: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -46,8 +54,8 @@ impl std::fmt::Display for RepartitionInMemory {
     }
 }
 
-fn is_repartition(reservation: &MemoryReservation) -> bool {
-    reservation.consumer().name().starts_with(REPARTITION_CONSUMER)
+fn is_repartition(consumer: &MemoryConsumer) -> bool {
+    consumer.name().starts_with(REPARTITION_CONSUMER)
 }
 
 impl MemoryPool for RepartitionInMemory {
@@ -56,31 +64,53 @@ impl MemoryPool for RepartitionInMemory {
     }
 
     fn register(&self, consumer: &MemoryConsumer) {
-        self.inner.register(consumer);
+        if !is_repartition(consumer) {
+            self.inner.register(consumer);
+        }
     }
 
     fn unregister(&self, consumer: &MemoryConsumer) {
-        self.inner.unregister(consumer);
+        if !is_repartition(consumer) {
+            self.inner.unregister(consumer);
+        }
     }
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        self.inner.grow(reservation, additional);
+        if is_repartition(reservation.consumer()) {
+            self.repartition_reserved.fetch_add(additional, Ordering::AcqRel);
+        } else {
+            self.inner.grow(reservation, additional);
+        }
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
-        self.inner.shrink(reservation, shrink);
+        if is_repartition(reservation.consumer()) {
+            self.repartition_reserved.fetch_sub(shrink, Ordering::AcqRel);
+        } else {
+            self.inner.shrink(reservation, shrink);
+        }
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
-        if is_repartition(reservation) && self.inner.reserved().saturating_add(additional) <= self.overflow_limit {
-            self.inner.grow(reservation, additional);
-            return Ok(());
+        if !is_repartition(reservation.consumer()) {
+            return self.inner.try_grow(reservation, additional);
         }
-        self.inner.try_grow(reservation, additional)
+        let budget = self.repartition_budget;
+        self.repartition_reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                reserved.checked_add(additional).filter(|total| *total <= budget)
+            })
+            .map(|_| ())
+            .map_err(|reserved| {
+                DataFusionError::ResourcesExhausted(format!(
+                    "{} cannot reserve {additional} bytes: repartitions hold {reserved} of their {budget}",
+                    reservation.consumer().name()
+                ))
+            })
     }
 
     fn reserved(&self) -> usize {
-        self.inner.reserved()
+        self.inner.reserved() + self.repartition_reserved.load(Ordering::Acquire)
     }
 
     fn memory_limit(&self) -> MemoryLimit {
@@ -104,14 +134,14 @@ mod tests {
         let repartition = MemoryConsumer::new("RepartitionExec[0]").with_can_spill(true).register(&pool);
         repartition.try_grow(5000).expect("a repartition reserves past the limit");
         assert_eq!(pool.reserved(), 5000, "and is counted");
-        assert!(repartition.try_grow(REPARTITION_OVERFLOW_FLOOR).is_err(), "up to a bound");
+        assert!(repartition.try_grow(REPARTITION_OVERFLOW_FLOOR).is_err(), "up to a budget of its own");
         let sorter = MemoryConsumer::new("ExternalSorter[0]").with_can_spill(true).register(&pool);
         assert!(sorter.try_grow(2000).is_err(), "others keep the limit");
         let merge = MemoryConsumer::new("ExternalSorterMerge[0]").register(&pool);
-        assert!(merge.try_grow(10).is_err(), "the repartition's memory counts against the rest");
+        merge.try_grow(1000).expect("the repartition does not take the others' memory");
+        assert_eq!(pool.reserved(), 6000);
         drop(repartition);
-        assert_eq!(pool.reserved(), 0);
-        merge.try_grow(10).expect("room again once the repartition is done");
+        assert_eq!(pool.reserved(), 1000);
     }
 
     /// The upstream reproduction (apache/datafusion#24883): a grouped count of distinct values on

@@ -8,13 +8,11 @@
 //!
 //! Here repartitions get a budget of their own, as large as the limit (at least 256 MiB), beside
 //! the pool: they do not spill within it, and they do not take the memory that hash joins and
-//! sorts count on (counted in the pool, they made `missing_parent` re-plan and fail on 10M spans
-//! under 1 GiB). Past their budget they spill as before. The bound matters: a repartition feeding a
+//! sorts count on. Past their budget they spill as before. The bound matters: a repartition feeding a
 //! slow consumer (a sort-merge join whose other side is spilling) can buffer without end
 //! (apache/datafusion#22090); unbounded, a run over 100M spans under 1 GiB grew to 24 GB.
 
 use std::sync::Arc;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::common::{DataFusionError, Result};

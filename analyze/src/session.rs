@@ -101,7 +101,8 @@ impl Analysis {
     pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
         // Tracked, so that running out of memory names the operators holding it.
         let pool = TrackConsumersPool::new(FairSpillPool::new(options.memory_limit), MEMORY_CONSUMERS_NAMED);
-        // Repartitions never spill: their spilling can stop a query for good (DataFusion 55).
+        // Repartitions get a budget of their own: their spilling can stop a query for good
+        // (DataFusion 55).
         let pool = RepartitionInMemory::new(Arc::new(pool), options.memory_limit);
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let runtime = RuntimeEnvBuilder::new()

@@ -65,6 +65,11 @@ struct LoadFigures {
     server_system_cores: f64,
     /// Cores the load generator (this process) kept busy.
     load_generator_cores: f64,
+    /// Spans acknowledged (durable in the write-ahead log) but not yet in Parquet when the load
+    /// stopped: what the bounded queue absorbed beyond the rate of the Parquet writer.
+    backlog_spans: u64,
+    /// What the server answered to the first refused request (back-pressure, normally).
+    first_failure: Option<String>,
 }
 
 /// Runs the benchmark and prints its figures.
@@ -93,6 +98,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         "http" => vec!["http"],
         other => bail!("--protocol must be grpc, http or both, not {other:?}"),
     };
+    let mut acknowledged = 0;
     for protocol in protocols {
         let server_before = cpu_seconds_of(&server.child.id().to_string());
         let own_before = cpu_seconds_of("self");
@@ -106,6 +112,9 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         figures.server_cores = server_busy / figures.seconds;
         figures.server_system_cores = server_system / figures.seconds;
         figures.load_generator_cores = own_busy / figures.seconds;
+        acknowledged += figures.spans;
+        let in_parquet = tracegap_ingest::parquet_files::count_rows(&data.join("spans"))? as u64;
+        figures.backlog_spans = acknowledged.saturating_sub(in_parquet);
         println!(
             "  {:<5} {:>10.0} spans/s  {:>7.1} MB/s  p50 {:>6.1} ms  p99 {:>6.1} ms  ({} requests, {} failed)",
             figures.protocol,
@@ -120,10 +129,18 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             "        cores busy: server {:.2} (of which kernel {:.2}), load generator {:.2}",
             figures.server_cores, figures.server_system_cores, figures.load_generator_cores
         );
+        if let Some(failure) = &figures.first_failure {
+            println!("        first refusal: {failure}");
+        }
+        println!(
+            "        not yet in Parquet when the load stopped: {} spans ({:.1} s of this load; at most a \
+             flush of 128 MiB or 15 s is normal)",
+            figures.backlog_spans,
+            figures.backlog_spans as f64 / figures.spans_per_second.max(1.0)
+        );
         results.push(figures);
     }
     let peak_rss = server.peak_rss_bytes();
-    let acknowledged: u64 = results.iter().map(|r| r.spans).sum();
     server.stop()?;
     let stored = tracegap_ingest::parquet_files::count_rows(&data.join("spans"))? as u64;
     println!(
@@ -139,8 +156,12 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         in_process_ceiling(&requests, args.spans_per_request, ceiling_spans, &temporary.path().join("ceiling"))?;
     println!(
         "  in-process ceiling (decode + build + Parquet, no network, no log): {:.0} spans/s \
-         ({} spans: decode and build {:.2} s on all cores, Parquet {:.2} s)",
-        ceiling.spans_per_second, ceiling.spans, ceiling.decode_and_build_seconds, ceiling.parquet_seconds
+         ({} spans: decode and build {:.2} s on all cores, Parquet {:.2} s; {:.0} bytes of Arrow memory a span)",
+        ceiling.spans_per_second,
+        ceiling.spans,
+        ceiling.decode_and_build_seconds,
+        ceiling.parquet_seconds,
+        ceiling.arrow_bytes_per_span
     );
     for figures in &results {
         let share = 100.0 * figures.spans_per_second / ceiling.spans_per_second;
@@ -302,12 +323,14 @@ async fn drive(
     }
     let mut latencies = Vec::new();
     let (mut sent, mut failed, mut bytes) = (0u64, 0u64, 0u64);
+    let mut first_failure = None;
     for task in tasks {
         let outcome = task.await??;
         latencies.extend(outcome.latencies);
         sent += outcome.succeeded;
         failed += outcome.failed;
         bytes += outcome.bytes;
+        first_failure = first_failure.or(outcome.first_failure);
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
@@ -333,6 +356,8 @@ async fn drive(
         server_cores: 0.0,
         server_system_cores: 0.0,
         load_generator_cores: 0.0,
+        backlog_spans: 0,
+        first_failure,
     })
 }
 
@@ -342,6 +367,7 @@ struct ConnectionOutcome {
     succeeded: u64,
     failed: u64,
     bytes: u64,
+    first_failure: Option<String>,
 }
 
 async fn grpc_connection(
@@ -370,8 +396,9 @@ async fn grpc_connection(
                 outcome.bytes += length;
                 outcome.latencies.push(started.elapsed());
             }
-            Err(_) => {
+            Err(status) => {
                 outcome.failed += 1;
+                outcome.first_failure.get_or_insert_with(|| format!("{:?}: {}", status.code(), status.message()));
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -409,6 +436,7 @@ async fn http_connection(
             outcome.latencies.push(started.elapsed());
         } else {
             outcome.failed += 1;
+            outcome.first_failure.get_or_insert_with(|| format!("HTTP {status}"));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -456,6 +484,9 @@ struct Ceiling {
     decode_and_build_seconds: f64,
     parquet_seconds: f64,
     spans: usize,
+    /// Arrow memory of a decoded request, per span: what a span holds of the queue until it is
+    /// in Parquet.
+    arrow_bytes_per_span: f64,
 }
 
 /// Decoding, building and writing Parquet in a loop over the same requests, on all cores.
@@ -472,6 +503,7 @@ fn in_process_ceiling(
     let (mut decoding, mut writing) = (Duration::ZERO, Duration::ZERO);
     let mut done = 0;
     let mut file = 0;
+    let mut arrow_bytes = 0;
     while done < requests_needed {
         let count = chunk.min(requests_needed - done);
         let stage = Instant::now();
@@ -485,6 +517,7 @@ fn in_process_ceiling(
             .collect::<anyhow::Result<Vec<_>>>()?;
         let batches: Vec<_> = batches.into_iter().flatten().collect();
         decoding += stage.elapsed();
+        arrow_bytes += batches.iter().map(|batch| batch.get_array_memory_size()).sum::<usize>();
         let stage = Instant::now();
         write_partitioned(&batches, directory, &format!("ceiling-{file}"), false)?;
         writing += stage.elapsed();
@@ -496,6 +529,7 @@ fn in_process_ceiling(
         decode_and_build_seconds: decoding.as_secs_f64(),
         parquet_seconds: writing.as_secs_f64(),
         spans: done * spans_per_request,
+        arrow_bytes_per_span: arrow_bytes as f64 / (done * spans_per_request).max(1) as f64,
     })
 }
 

@@ -71,7 +71,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => {
+            allocator::return_freed_memory_after(std::time::Duration::from_secs(10));
+            serve::run(args)
+        }
         Command::Check(args) => {
             allocator::keep_freed_memory();
             check::run_check(args)
@@ -90,7 +93,11 @@ fn main() -> std::process::ExitCode {
             generate::run(args)
         }
         Command::Cluster { process } => cluster::run(process),
-        Command::Bench { bench: BenchCommand::Ingest(args) } => bench_ingest::run(args),
+        Command::Bench { bench: BenchCommand::Ingest(args) } => {
+            // The in-process ceiling runs with the server's allocator setting.
+            allocator::return_freed_memory_after(std::time::Duration::from_secs(10));
+            bench_ingest::run(args)
+        }
         Command::Bench { bench: BenchCommand::Import(args) } => {
             allocator::keep_freed_memory();
             bench_import::run(args)

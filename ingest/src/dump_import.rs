@@ -14,7 +14,6 @@ use std::sync::mpsc;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
-use prost::Message;
 use rayon::prelude::*;
 
 use crate::dump_files::{DumpError, DumpFormat, DumpReader, DumpRecord};
@@ -290,10 +289,7 @@ fn decode_document(
     let mut problems = Vec::new();
     let mut rejected = 0;
     let request = match format {
-        DumpFormat::OtlpProtobuf => match crate::message_depth::check_depth(payload)
-            .map_err(|e| e.to_string())
-            .and_then(|()| ExportRequest::decode(payload.clone()).map_err(|e| e.to_string()))
-        {
+        DumpFormat::OtlpProtobuf => match crate::message_depth::decode_bounded::<ExportRequest>(payload.clone()) {
             Ok(request) => request,
             Err(error) => return DecodedRecord::failed(place, format!("invalid OTLP protobuf TracesData: {error}")),
         },

@@ -226,20 +226,58 @@ pub enum Value {
 }
 
 /// An array attribute value.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, Default, Debug)]
 pub struct ArrayValue {
     /// The elements.
-    #[prost(message, repeated, tag = "1")]
     pub values: Vec<AnyValue>,
 }
 
 /// A key-value list attribute value.
-#[derive(Clone, PartialEq, prost::Message)]
+#[derive(Clone, PartialEq, Default, Debug)]
 pub struct KeyValueList {
     /// The entries.
-    #[prost(message, repeated, tag = "1")]
     pub values: Vec<KeyValue>,
 }
+
+// The two messages through which values nest without bound, written by hand (as prost's derive
+// would, with one field numbered 1) so that decoding their elements counts the nesting depth.
+macro_rules! nesting_message {
+    ($message:ty, $messages_per_level:expr) => {
+        impl prost::Message for $message {
+            fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+                prost::encoding::message::encode_repeated(1, &self.values, buf);
+            }
+
+            fn merge_field(
+                &mut self,
+                tag: u32,
+                wire_type: prost::encoding::WireType,
+                buf: &mut impl bytes::Buf,
+                ctx: prost::encoding::DecodeContext,
+            ) -> Result<(), prost::DecodeError> {
+                if tag == 1 {
+                    crate::message_depth::nested($messages_per_level, || {
+                        prost::encoding::message::merge_repeated(wire_type, &mut self.values, buf, ctx)
+                    })
+                } else {
+                    prost::encoding::skip_field(wire_type, tag, buf, ctx)
+                }
+            }
+
+            fn encoded_len(&self) -> usize {
+                prost::encoding::message::encoded_len_repeated(1, &self.values)
+            }
+
+            fn clear(&mut self) {
+                self.values.clear();
+            }
+        }
+    };
+}
+
+// An array level is the array and its element values; a list level adds the key-value entries.
+nesting_message!(ArrayValue, 2);
+nesting_message!(KeyValueList, 3);
 
 impl ExportRequest {
     /// Number of spans in the request.

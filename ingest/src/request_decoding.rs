@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::message_depth::check_depth;
+use crate::message_depth::{ProtobufDecodeError, decode_bounded};
 use crate::otlp_json::decode_json_request;
 use crate::otlp_messages::ExportRequest;
 use crate::span_batch::{BatchContext, SpanBatch, build_span_batch};
@@ -20,12 +20,9 @@ pub enum BodyEncoding {
 /// Why a request could not be decoded at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestDecodeError {
-    /// The protobuf is malformed.
+    /// The protobuf is malformed or nests too deeply.
     #[error("invalid OTLP protobuf ExportTraceServiceRequest: {0}")]
-    Protobuf(#[from] prost::DecodeError),
-    /// The protobuf nests too deeply to decode safely.
-    #[error("invalid OTLP protobuf ExportTraceServiceRequest: {0}")]
-    TooDeep(#[from] crate::message_depth::TooDeep),
+    Protobuf(#[from] ProtobufDecodeError),
     /// The JSON is malformed.
     #[error(transparent)]
     Json(#[from] crate::otlp_json::JsonDecodeError),
@@ -52,8 +49,7 @@ pub fn decode_request(
 ) -> Result<DecodedRequest, RequestDecodeError> {
     match encoding {
         BodyEncoding::Protobuf => {
-            check_depth(&body)?;
-            let request = ExportRequest::decode(body.clone())?;
+            let request: ExportRequest = decode_bounded(body.clone())?;
             let spans = build_span_batch(&request, context)?;
             Ok(DecodedRequest { spans, log_bytes: body })
         }
@@ -72,7 +68,6 @@ pub fn decode_request(
 
 /// Rebuilds the span batch of a logged request (recovery after a crash).
 pub fn decode_logged_request(log_bytes: Bytes, context: &BatchContext) -> Result<SpanBatch, RequestDecodeError> {
-    check_depth(&log_bytes)?;
-    let request = ExportRequest::decode(log_bytes)?;
+    let request: ExportRequest = decode_bounded(log_bytes)?;
     Ok(build_span_batch(&request, context)?)
 }

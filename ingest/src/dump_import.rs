@@ -4,9 +4,8 @@
 //! One thread reads and decompresses (records in chunks of a few MiB, at most two chunks ahead),
 //! rayon decodes the records of a chunk in parallel, and the span batches are written as Parquet
 //! every `file_rows` spans (128 Ki, about 270 MB of Arrow rows): memory stays flat whatever the
-//! size of the dump. A bad record is
-//! reported with its place (file and line, or byte offset), counted and skipped; the rest of the
-//! file is still imported.
+//! size of the dump. A bad record is reported with its place (file and line, or byte offset),
+//! counted and skipped; the rest of the file is still imported.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

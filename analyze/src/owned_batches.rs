@@ -1,12 +1,15 @@
-//! Aggregation results in batches that own buffers of their own size.
+//! Aggregation and window results in batches of the session's batch size that own buffers of
+//! their own size.
 //!
 //! A hash aggregation emits its groups as one large batch and hands it on in slices. Each slice
 //! still holds the whole buffer, and a spilling sort reserves memory for what a batch holds, not
 //! for what it shows: on 10M spans a sort in front of a sort-merge join asked for 212 MB for an
 //! 8,192-row slice, more than its share of a 1 GiB pool, and the query failed although it could
-//! have spilled. [`OwnAggregateOutput`] puts an [`OwnedBatchesExec`] after every aggregation;
-//! it copies a batch that holds far more than it shows. Used when a query is planned again to
-//! spill ([`crate::join_fallback`]).
+//! have spilled. A window over unbounded partitions (`count(*) OVER (PARTITION BY trace_id)`)
+//! does worse: it emits all its rows as one batch, which a sort must then hold whole.
+//! [`OwnAggregateOutput`] puts an [`OwnedBatchesExec`] after every aggregation and window; it cuts
+//! a batch into pieces of the batch size and copies those that hold far more than they show. Used
+//! when a query is planned again to spill ([`crate::join_fallback`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
@@ -83,11 +87,33 @@ impl ExecutionPlan for OwnedBatchesExec {
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let rows = context.session_config().batch_size().max(1);
         let input = self.input.execute(partition, context)?;
         let schema = input.schema();
-        let owned = input.map(|batch| batch.and_then(|batch| Ok(with_own_buffers(batch)?)));
+        let owned = input.flat_map(move |batch| {
+            let pieces: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> = match batch {
+                Ok(batch) => Box::new(owned_pieces(batch, rows).map(|piece| piece.map_err(DataFusionError::from))),
+                Err(error) => Box::new(std::iter::once(Err(error))),
+            };
+            futures::stream::iter(pieces)
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, owned)))
     }
+}
+
+/// `batch` in pieces of at most `rows` rows, each with buffers of its own size (copied one at a
+/// time as they are taken, so the large batch and all its copies are never held together).
+pub fn owned_pieces(
+    batch: RecordBatch,
+    rows: usize,
+) -> impl Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send {
+    let total = batch.num_rows();
+    let rows = rows.max(1);
+    let pieces = total.div_ceil(rows).max(1);
+    (0..pieces).map(move |index| {
+        let offset = index * rows;
+        with_own_buffers(batch.slice(offset, rows.min(total - offset)))
+    })
 }
 
 /// `batch` itself, or a copy of it when it holds much more memory than its rows use.
@@ -102,14 +128,14 @@ pub fn with_own_buffers(batch: RecordBatch) -> Result<RecordBatch, arrow::error:
     arrow::compute::take_record_batch(&batch, &rows)
 }
 
-/// Puts an [`OwnedBatchesExec`] after every aggregation of a plan.
+/// Puts an [`OwnedBatchesExec`] after every aggregation and window of a plan.
 #[derive(Debug, Default)]
 pub struct OwnAggregateOutput;
 
 impl PhysicalOptimizerRule for OwnAggregateOutput {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            if node.is::<AggregateExec>() {
+            if node.is::<AggregateExec>() || node.is::<WindowAggExec>() || node.is::<BoundedWindowAggExec>() {
                 Ok(Transformed::yes(Arc::new(OwnedBatchesExec::new(node)) as Arc<dyn ExecutionPlan>))
             } else {
                 Ok(Transformed::no(node))
@@ -170,6 +196,44 @@ mod tests {
         let got = ruled.sql(sql).await.expect("sql").collect().await.expect("run");
         assert_eq!(
             arrow::compute::concat_batches(&got[0].schema(), &got).expect("concat"),
+            arrow::compute::concat_batches(&expected[0].schema(), &expected).expect("concat")
+        );
+    }
+
+    #[test]
+    fn one_large_batch_leaves_in_owned_pieces_of_the_batch_size() {
+        let large = batch(100_000);
+        let pieces: Vec<RecordBatch> = owned_pieces(large.clone(), 8192).collect::<Result<_, _>>().expect("pieces");
+        assert_eq!(pieces.len(), 13);
+        assert!(pieces.iter().all(|piece| piece.num_rows() <= 8192));
+        assert!(pieces.iter().all(|piece| piece.get_array_memory_size() < 1 << 20));
+        assert_eq!(arrow::compute::concat_batches(&large.schema(), &pieces).expect("concat"), large);
+        // A batch of at most the batch size is one piece, and an empty one passes as it is.
+        assert_eq!(owned_pieces(batch(100), 8192).count(), 1);
+        assert_eq!(owned_pieces(batch(0), 8192).map(|piece| piece.expect("piece").num_rows()).sum::<usize>(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_window_over_whole_partitions_is_followed_by_the_copy() {
+        use datafusion::execution::session_state::SessionStateBuilder;
+        use datafusion::physical_plan::displayable;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+
+        let sql =
+            "SELECT value, count(*) OVER (PARTITION BY value % 3) AS n FROM generate_series(1, 50000) ORDER BY value";
+        let plain = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        let state = SessionStateBuilder::new_from_existing(plain.state())
+            .with_physical_optimizer_rule(Arc::new(OwnAggregateOutput))
+            .build();
+        let ruled = SessionContext::new_with_state(state);
+        let plan = ruled.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        assert!(text.contains("WindowAggExec"), "{text}");
+        assert!(text.contains("OwnedBatchesExec"), "{text}");
+        let batches = ruled.sql(sql).await.expect("sql").collect().await.expect("run");
+        let expected = plain.sql(sql).await.expect("sql").collect().await.expect("run");
+        assert_eq!(
+            arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat"),
             arrow::compute::concat_batches(&expected[0].schema(), &expected).expect("concat")
         );
     }

@@ -175,29 +175,36 @@ mod tests {
         assert_eq!(owned, slice);
     }
 
-    #[tokio::test]
-    async fn the_rule_puts_the_copy_after_every_aggregation_and_keeps_the_result() {
+    /// The plan of `sql` with the rule, as text, after checking that the rule keeps its result.
+    async fn plan_with_the_rule(sql: &str) -> String {
         use datafusion::execution::session_state::SessionStateBuilder;
         use datafusion::physical_plan::displayable;
         use datafusion::prelude::{SessionConfig, SessionContext};
 
-        let sql = "SELECT value % 7 AS k, count(*) AS n FROM generate_series(1, 100000) GROUP BY value % 7 ORDER BY k";
         let plain = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
         let state = SessionStateBuilder::new_from_existing(plain.state())
             .with_physical_optimizer_rule(Arc::new(OwnAggregateOutput))
             .build();
         let ruled = SessionContext::new_with_state(state);
         let plan = ruled.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
-        let text = displayable(plan.as_ref()).indent(false).to_string();
-        let aggregates = text.matches("AggregateExec").count();
-        assert!(aggregates >= 1, "{text}");
-        assert_eq!(text.matches("OwnedBatchesExec").count(), aggregates, "{text}");
         let expected = plain.sql(sql).await.expect("sql").collect().await.expect("run");
         let got = ruled.sql(sql).await.expect("sql").collect().await.expect("run");
         assert_eq!(
             arrow::compute::concat_batches(&got[0].schema(), &got).expect("concat"),
             arrow::compute::concat_batches(&expected[0].schema(), &expected).expect("concat")
         );
+        displayable(plan.as_ref()).indent(false).to_string()
+    }
+
+    #[tokio::test]
+    async fn the_rule_puts_the_copy_after_every_aggregation_and_keeps_the_result() {
+        let text = plan_with_the_rule(
+            "SELECT value % 7 AS k, count(*) AS n FROM generate_series(1, 100000) GROUP BY value % 7 ORDER BY k",
+        )
+        .await;
+        let aggregates = text.matches("AggregateExec").count();
+        assert!(aggregates >= 1, "{text}");
+        assert_eq!(text.matches("OwnedBatchesExec").count(), aggregates, "{text}");
     }
 
     #[test]
@@ -215,27 +222,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_window_over_whole_partitions_is_followed_by_the_copy() {
-        use datafusion::execution::session_state::SessionStateBuilder;
-        use datafusion::physical_plan::displayable;
-        use datafusion::prelude::{SessionConfig, SessionContext};
-
-        let sql =
-            "SELECT value, count(*) OVER (PARTITION BY value % 3) AS n FROM generate_series(1, 50000) ORDER BY value";
-        let plain = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
-        let state = SessionStateBuilder::new_from_existing(plain.state())
-            .with_physical_optimizer_rule(Arc::new(OwnAggregateOutput))
-            .build();
-        let ruled = SessionContext::new_with_state(state);
-        let plan = ruled.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
-        let text = displayable(plan.as_ref()).indent(false).to_string();
+        let text = plan_with_the_rule(
+            "SELECT value, count(*) OVER (PARTITION BY value % 3) AS n FROM generate_series(1, 50000) ORDER BY value",
+        )
+        .await;
         assert!(text.contains("WindowAggExec"), "{text}");
         assert!(text.contains("OwnedBatchesExec"), "{text}");
-        let batches = ruled.sql(sql).await.expect("sql").collect().await.expect("run");
-        let expected = plain.sql(sql).await.expect("sql").collect().await.expect("run");
-        assert_eq!(
-            arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat"),
-            arrow::compute::concat_batches(&expected[0].schema(), &expected).expect("concat")
-        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! whichever way prost was built. Only array and key-value list values can nest without bound:
 //! their decoders (written by hand in `otlp_messages`) count the levels they enter on a
 //! thread-local counter, as decoding runs on one thread from start to end. (A first version
-//! walked the whole request before decoding it: a tenth of the decoding time, for a check that
-//! only the nested values need.)
+//! walked the whole request before decoding it: 4.5% of the server's CPU samples under
+//! `tracegap bench ingest`, for a check that only the nested values need.)
 
 use std::cell::Cell;
 

@@ -15,34 +15,40 @@ causes = [
 fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.Get(ctx, ...)`, `go worker(ctx)`, `handler(newCtx, req)`), and register a composite propagator (W3C trace context + B3) on the server so every header format the callers send is extracted."
 */
 -- Every root is read once: its evidence comes from columns and joins on it, not from a UNION of
--- separate reads (DataFusion inlines each use of a CTE, and `roots` groups the ids of all spans).
+-- separate reads (DataFusion inlines each use of a CTE, and `root_ids` groups the ids of all spans).
 --
 -- A root is a span without a parent id that no `child_of` link (nor a span of the same id with a
 -- parent) makes a child. That is found by grouping ids, which spills to disk under the memory
 -- limit, rather than by a join against every parented span, whose hash table does not spill and
 -- exhausted the default 2 GiB on 10M spans. Only the root ids are then joined back to the spans.
 WITH root_ids AS (
-  SELECT trace_id, span_id
-  FROM (SELECT trace_id, span_id, TRUE AS parentless FROM spans
+  SELECT trace_id, span_id, count(start_nano) AS copies, min(start_nano) AS start_nano
+  FROM (SELECT trace_id, span_id, TRUE AS parentless, CAST(start_time AS BIGINT) AS start_nano FROM spans
         WHERE parent_span_id IS NULL AND trace_id IS NOT NULL
         UNION ALL
-        SELECT trace_id, span_id, FALSE AS parentless FROM span_parents WHERE span_id IS NOT NULL) ids
+        SELECT trace_id, span_id, FALSE AS parentless, CAST(NULL AS BIGINT) AS start_nano FROM span_parents
+        WHERE span_id IS NOT NULL) ids
   GROUP BY trace_id, span_id
   HAVING bool_and(parentless)
 ),
-roots AS (
-  SELECT s.trace_id, s.span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
-         server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
-         header_x_b3_spanid
-  FROM spans s
-  -- (A span without an id is a root of its own: no parent can name it.)
-  JOIN root_ids r ON (r.trace_id IS NOT DISTINCT FROM s.trace_id) AND (r.span_id IS NOT DISTINCT FROM s.span_id)
-  WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL
+-- Each trace's roots, counted by a second grouping that carries their ids along, then unnested: a
+-- window over the trace (`count(*) OVER (PARTITION BY trace_id)`) holds all of its input until the
+-- end (8 GB on 100M spans), and a window ending at the current row spent most of this check's time
+-- on its millions of one-trace partitions. (`copies`: spans sharing one id are roots each.)
+trace_roots AS (
+  SELECT trace_id, unnest(span_ids) AS span_id, root_count, first_root_start_nano
+  FROM (SELECT trace_id, array_agg(span_id) AS span_ids, sum(copies) AS root_count,
+               min(start_nano) AS first_root_start_nano
+        FROM root_ids GROUP BY trace_id) t
 ),
 counted_roots AS (
-  SELECT r.*, count(*) OVER (PARTITION BY trace_id) AS root_count,
-         min(start_time) OVER (PARTITION BY trace_id) AS first_root_start
-  FROM roots r
+  SELECT s.trace_id, s.span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
+         server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
+         header_x_b3_spanid, r.root_count, r.first_root_start_nano
+  FROM spans s
+  -- (A span without an id is a root of its own: no parent can name it.)
+  JOIN trace_roots r ON (r.trace_id IS NOT DISTINCT FROM s.trace_id) AND (r.span_id IS NOT DISTINCT FROM s.span_id)
+  WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL
 ),
 global_transactions AS (
   SELECT gts_global_tx_id, trace_id, min(start_time) AS first_start
@@ -89,7 +95,7 @@ evidence AS (
          CASE WHEN o.origin_trace_id IS NOT NULL
               THEN 'its GTS global transaction ' || r.gts_global_tx_id || ' began in trace ' || hex_id(o.origin_trace_id)
          END AS transaction_reason,
-         CASE WHEN r.root_count > 1 AND r.start_time > r.first_root_start
+         CASE WHEN r.root_count > 1 AND CAST(r.start_time AS BIGINT) > r.first_root_start_nano
               THEN 'one of ' || CAST(r.root_count AS VARCHAR) || ' roots in this trace'
          END AS roots_reason,
          coalesce(h.caller_trace_id, o.origin_trace_id) AS related_trace_id,

@@ -28,6 +28,6 @@ WHERE c.kind NOT IN ('PRODUCER', 'CONSUMER', 'SERVER') AND p.kind NOT IN ('PRODU
   AND NOT coalesce(c.parent_is_remote, false)
   -- A parent without a duration (Zipkin's incomplete spans) has no known end.
   AND p.duration_nano <> 0
-  AND c.link_count = 0
+  AND NOT c.has_links
   AND (CAST(c.end_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano
        OR CAST(c.start_time AS BIGINT) > CAST(p.end_time AS BIGINT) + settings.premature_end_tolerance_nano)

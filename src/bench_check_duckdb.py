@@ -10,7 +10,7 @@ Only what the two engines spell differently is bridged here, never the checks th
 - span times are exposed as nanoseconds since the epoch (BIGINT): DataFusion casts a nanosecond
   timestamp to BIGINT, DuckDB does not;
 - `/` on integers divides as integers (DataFusion's rule) through `SET integer_division`;
-- `cardinality(list)` is DuckDB's `len(list)`.
+- `cardinality(list)` is DuckDB's `len(list)`, `empty(list)` its `len(list) = 0`.
 """
 
 import json
@@ -86,7 +86,8 @@ CREATE MACRO traceparent_part(h, part) AS traceparent_part_of(string_split(trim(
 
 def dialect(sql):
     """DataFusion's spelling of what DuckDB names differently."""
-    return re.sub(r"\bcardinality\(", "len(", sql)
+    sql = re.sub(r"\bcardinality\(", "len(", sql)
+    return re.sub(r"\bempty\((\w+)\)", r"(len(\1) = 0)", sql)
 
 
 def peak_resident_bytes():

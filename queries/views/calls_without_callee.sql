@@ -30,7 +30,7 @@ callee_sides AS (
   WHERE kind IN ('SERVER', 'CONSUMER') AND span_id IS NOT NULL
   UNION ALL
   SELECT link['trace_id'] AS trace_id, link['span_id'] AS caller_span_id, service_name
-  FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND cardinality(links) > 0)
+  FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND NOT empty(links))
 ),
 calls_without_callee AS (
   SELECT c.* FROM calls c

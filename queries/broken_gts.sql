@@ -17,11 +17,18 @@ WITH transaction_traces AS (
   FROM spans WHERE gts_global_tx_id IS NOT NULL AND trace_id IS NOT NULL
   GROUP BY gts_global_tx_id, trace_id
 ),
-ordered AS (
-  SELECT gts_global_tx_id, trace_id,
-         row_number() OVER (PARTITION BY gts_global_tx_id ORDER BY first_start, trace_id) AS position,
-         count(*) OVER (PARTITION BY gts_global_tx_id) AS trace_count
-  FROM transaction_traces
+-- Grouped, not counted with a window over the transaction: a window over a whole partition holds
+-- its input outside the memory limit (see docs/checks.md, "Memory").
+transactions AS (
+  SELECT gts_global_tx_id, count(*) AS trace_count,
+         array_agg(trace_id ORDER BY first_start, trace_id) AS trace_ids
+  FROM transaction_traces GROUP BY gts_global_tx_id HAVING count(*) > 1
+),
+later_traces AS (
+  SELECT gts_global_tx_id, trace_count, first_trace_id, trace_id
+  FROM (SELECT gts_global_tx_id, trace_count, trace_ids[1] AS first_trace_id, unnest(trace_ids) AS trace_id
+        FROM transactions) t
+  WHERE trace_id <> first_trace_id
 ),
 first_spans AS (
   SELECT trace_id, span_id, gts_global_tx_id,
@@ -31,12 +38,10 @@ first_spans AS (
 problems AS (
   SELECT f.trace_id, f.span_id, 1 AS rank,
          'global transaction ' || o.gts_global_tx_id || ' is under ' || CAST(o.trace_count AS VARCHAR) ||
-           ' trace ids; it began in trace ' || hex_id(first.trace_id) AS reason,
-         first.trace_id AS related_trace_id, NULL AS related_span_id
-  FROM ordered o
-  JOIN ordered first ON first.gts_global_tx_id = o.gts_global_tx_id AND first.position = 1
+           ' trace ids; it began in trace ' || hex_id(o.first_trace_id) AS reason,
+         o.first_trace_id AS related_trace_id, NULL AS related_span_id
+  FROM later_traces o
   JOIN first_spans f ON f.trace_id = o.trace_id AND f.gts_global_tx_id = o.gts_global_tx_id AND f.position = 1
-  WHERE o.position > 1
   UNION ALL
   SELECT c.trace_id, c.span_id, 2 AS rank,
          'branch ' || c.gts_branch_tx_id || ' names parent branch ' || c.gts_parent_branch_tx_id ||

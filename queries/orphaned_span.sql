@@ -12,21 +12,25 @@ causes = [
 ]
 fix = "Find the service that owns the missing parent id (the related span) and make sure it exports every span it starts: end spans with `defer span.End()`, propagate the sampling decision (parent-based sampler), and keep proxies either transparent (forward headers without spans) or fully instrumented."
 */
-WITH trace_sizes AS (
-  SELECT trace_id, count(*) AS span_count FROM spans WHERE trace_id IS NOT NULL GROUP BY trace_id
-),
-present AS (
-  SELECT DISTINCT trace_id, span_id FROM spans WHERE trace_id IS NOT NULL AND span_id IS NOT NULL
-),
-unresolved AS (
+-- Parents are looked up among the spans directly (a span id repeated in a trace only repeats the
+-- rows that the grouping folds), and spans are counted only in the traces with an orphan.
+WITH unresolved AS (
   -- A span is an orphan when none of its parents (parent id, child_of links) is in its trace.
   SELECT c.trace_id, c.span_id,
          max(CASE WHEN p.span_id IS NOT NULL THEN 1 ELSE 0 END) AS found,
          min(CASE WHEN c.via = 'parent' THEN c.parent_id END) AS missing_parent,
          min(CASE WHEN c.via <> 'parent' THEN c.parent_id END) AS missing_link
   FROM span_parents c
-  LEFT JOIN present p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
+  LEFT JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
   GROUP BY c.trace_id, c.span_id
+),
+orphans AS (
+  SELECT * FROM unresolved WHERE found = 0
+),
+trace_sizes AS (
+  SELECT s.trace_id, count(*) AS span_count
+  FROM spans s JOIN (SELECT DISTINCT trace_id FROM orphans) o ON o.trace_id = s.trace_id
+  GROUP BY s.trace_id
 )
 SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
        CASE WHEN u.missing_parent IS NOT NULL
@@ -34,7 +38,6 @@ SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.
             ELSE 'child_of link to ' || hex_id(u.missing_link) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
        END AS explanation,
        NULL AS related_trace_id, coalesce(u.missing_parent, u.missing_link) AS related_span_id
-FROM unresolved u
+FROM orphans u
 JOIN spans s ON s.trace_id = u.trace_id AND s.span_id = u.span_id
 JOIN trace_sizes t ON t.trace_id = s.trace_id
-WHERE u.found = 0

@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Deserialize;
 use tracegap_analyze::completeness::completeness;
 use tracegap_analyze::findings::{finding_query, register_findings, register_views, run_check};
-use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
+use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
 use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, count_rows};
 
 use crate::bench_ingest::peak_rss_of;
@@ -47,6 +47,10 @@ pub struct BenchCheckArgs {
     /// Only tracegap's side, without DuckDB.
     #[arg(long)]
     pub no_duckdb: bool,
+    /// Every check reads the span files, as when the spans do not fit in memory (a baseline for
+    /// the in-memory copy).
+    #[arg(long)]
+    pub read_files: bool,
 }
 
 /// What the DuckDB side reports.
@@ -68,6 +72,8 @@ struct DuckdbStep {
 /// One view or check, measured.
 struct Step {
     name: String,
+    /// How the table names it.
+    label: String,
     seconds: f64,
     /// Findings of a check; `None` for a view.
     findings: Option<u64>,
@@ -83,6 +89,12 @@ struct Measure {
     /// Each view (registered, and materialised when marked so) and each check, in order.
     steps: Vec<Step>,
     peak_rss: u64,
+    /// The columns kept in memory, when they were.
+    span_columns: Option<Vec<String>>,
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 /// Runs `tracegap bench check`.
@@ -99,11 +111,29 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let analysis = Analysis::open(options).await?;
         let started = Instant::now();
         let mut steps = Vec::new();
+        let in_memory = if args.read_files { None } else { Some(keep_spans_in_memory(&analysis, &catalog).await?) };
+        if let Some(cache) = &in_memory {
+            steps.push(Step {
+                name: "spans in memory".to_owned(),
+                label: match cache.is_active() {
+                    true => format!(
+                        "(spans in memory: {} columns, {:.2} GiB)",
+                        cache.columns.len(),
+                        gib(cache.bytes as u64)
+                    ),
+                    false => "(spans do not fit in memory)".to_owned(),
+                },
+                seconds: started.elapsed().as_secs_f64(),
+                findings: None,
+                replanned: false,
+            });
+        }
         for view in &catalog.views {
             let (view_started, replanned) = (Instant::now(), analysis.replanned_queries());
             register_views(&analysis, std::slice::from_ref(view)).await?;
             steps.push(Step {
                 name: view.name.clone(),
+                label: format!("(view {})", view.name),
                 seconds: view_started.elapsed().as_secs_f64(),
                 findings: None,
                 replanned: analysis.replanned_queries() > replanned,
@@ -115,6 +145,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             let found = run_check(&analysis, check).await?;
             steps.push(Step {
                 name: check.id.clone(),
+                label: check.id.clone(),
                 seconds: check_started.elapsed().as_secs_f64(),
                 findings: Some(found.len() as u64),
                 replanned: analysis.replanned_queries() > replanned,
@@ -126,10 +157,11 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         completeness(&analysis).await?;
         let completeness_seconds = started.elapsed().as_secs_f64();
+        let span_columns = in_memory.as_ref().filter(|cache| cache.is_active()).map(|cache| cache.columns.clone());
+        drop(in_memory);
         let peak_rss = peak_rss_of(std::process::id()).unwrap_or(0);
-        anyhow::Ok(Measure { checks_seconds, completeness_seconds, steps, peak_rss })
+        anyhow::Ok(Measure { checks_seconds, completeness_seconds, steps, peak_rss, span_columns })
     })?;
-    let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
     println!(
         "tracegap (DataFusion): {} spans; views and checks {:.1} s ({:.0} spans/s), completeness {:.1} s more; peak RSS {:.2} GiB",
         spans,
@@ -138,7 +170,8 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         measure.completeness_seconds,
         gib(measure.peak_rss)
     );
-    let duckdb = if args.no_duckdb { None } else { Some(run_duckdb(&args, &catalog)?) };
+    let duckdb =
+        if args.no_duckdb { None } else { Some(run_duckdb(&args, &catalog, measure.span_columns.as_deref())?) };
     if let Some(duckdb) = &duckdb {
         println!(
             "DuckDB {}: views and checks {:.1} s ({:.0} spans/s); peak RSS {:.2} GiB",
@@ -162,9 +195,9 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let differs =
             duckdb.is_some() && step.findings.is_some() && step.findings != theirs.and_then(|theirs| theirs.rows);
         differing += usize::from(differs);
-        let label = if step.findings.is_some() { step.name.clone() } else { format!("(view {})", step.name) };
         println!(
-            "{label:<28} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
+            "{:<28} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
+            step.label,
             step.findings.map_or("-".to_owned(), |rows| rows.to_string()),
             step.seconds,
             if step.replanned { "  sort-merge joins (a hash join did not fit)" } else { "" },
@@ -175,7 +208,14 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_duckdb(args: &BenchCheckArgs, catalog: &tracegap_analyze::Catalog) -> anyhow::Result<DuckdbMeasure> {
+/// DuckDB runs the same views and checks on the same files. When tracegap kept the spans' columns
+/// in memory, DuckDB first loads the same columns into a table of its own, so both engines read
+/// the files once.
+fn run_duckdb(
+    args: &BenchCheckArgs,
+    catalog: &tracegap_analyze::Catalog,
+    span_columns: Option<&[String]>,
+) -> anyhow::Result<DuckdbMeasure> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let spans = args.data_directory.join(SPANS_DIRECTORY);
     let spans = spans.canonicalize().with_context(|| format!("reading {}", spans.display()))?;
@@ -185,6 +225,7 @@ fn run_duckdb(args: &BenchCheckArgs, catalog: &tracegap_analyze::Catalog) -> any
         "memory_limit_bytes": args.memory_limit,
         "temp_directory": work.path().join("spill"),
         "premature_end_tolerance_nano": args.premature_end_tolerance.as_nanos() as u64,
+        "span_columns": span_columns,
         "views": catalog.views.iter().map(|view| serde_json::json!({
             "name": view.name, "sql": view.sql, "materialize": view.materialize,
         })).collect::<Vec<_>>(),

@@ -126,8 +126,16 @@ def main():
         "CREATE VIEW settings AS SELECT CAST(%d AS BIGINT) AS premature_end_tolerance_nano"
         % int(plan["premature_end_tolerance_nano"])
     )
-    connection.execute("CREATE VIEW spans AS SELECT * FROM window_spans")
     steps = []
+    if plan.get("span_columns"):
+        # As tracegap did: the columns the checks read, once, into memory.
+        step_started = time.perf_counter()
+        columns = ", ".join('"%s"' % name.replace('"', '""') for name in plan["span_columns"])
+        connection.execute(f"CREATE TEMP TABLE spans AS SELECT {columns} FROM window_spans")
+        steps.append({"name": "spans in memory", "seconds": time.perf_counter() - step_started, "rows": None})
+        progress(steps[-1])
+    else:
+        connection.execute("CREATE VIEW spans AS SELECT * FROM window_spans")
     for view in plan["views"]:
         step_started = time.perf_counter()
         kind = "TEMP TABLE" if view["materialize"] else "VIEW"

@@ -12,7 +12,7 @@ use tracegap_analyze::completeness::{Completeness, completeness};
 use tracegap_analyze::findings::{Finding, register_findings, register_views, run_checks};
 use tracegap_analyze::read_only_sql::query_read_only;
 use tracegap_analyze::session::now_nano;
-use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
+use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
 
 use tracegap_ingest::dump_files::DumpFormat;
 
@@ -153,6 +153,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+        let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
         let findings = run_checks(&analysis, &catalog).await?;
         register_findings(&analysis, &findings)?;
         let summary = completeness(&analysis).await?;

@@ -13,6 +13,7 @@ pub mod read_only_sql;
 pub mod repartition_memory;
 pub mod session;
 pub mod snapshot;
+pub mod span_cache;
 pub mod trace_spans;
 pub mod udfs;
 
@@ -21,6 +22,7 @@ pub use completeness::Completeness;
 pub use findings::Finding;
 pub use session::{Analysis, AnalysisOptions};
 pub use snapshot::{Snapshot, take_snapshot, take_snapshot_of};
+pub use span_cache::{SpanCache, keep_spans_in_memory};
 
 /// Errors of the analysis.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::AnalyzeError;
 use crate::join_fallback::collect_within_memory;
 use crate::repartition_memory::RepartitionInMemory;
+use crate::span_cache::{SPANS, SpanTable};
 use crate::udfs::register_udfs;
 
 /// Default memory limit of a query before it spills to disk.
@@ -94,6 +95,9 @@ pub struct Analysis {
     replanned_queries: AtomicUsize,
     /// Whether the session executes in this process (not on a cluster).
     local: bool,
+    /// The table `spans`, which can keep columns in memory (local sessions only: a cluster's
+    /// plans are serialised, and read the files).
+    span_table: Option<Arc<SpanTable>>,
 }
 
 impl Analysis {
@@ -127,14 +131,27 @@ impl Analysis {
     ) -> Result<Analysis, AnalyzeError> {
         register_udfs(&context);
         register_span_table(&context, &options.data_directory).await?;
-        let analysis = Analysis { context, options, replanned_queries: AtomicUsize::new(0), local };
+        let mut analysis =
+            Analysis { context, options, replanned_queries: AtomicUsize::new(0), local, span_table: None };
         analysis.register_views().await?;
+        if local {
+            let stored = analysis.context.table_provider(SPANS).await?;
+            let table = Arc::new(SpanTable::new(stored));
+            analysis.context.deregister_table(SPANS)?;
+            analysis.context.register_table(SPANS, table.clone())?;
+            analysis.span_table = Some(table);
+        }
         Ok(analysis)
     }
 
     /// The DataFusion session.
     pub fn context(&self) -> &SessionContext {
         &self.context
+    }
+
+    /// The table `spans` of a local session.
+    pub fn span_table(&self) -> Option<Arc<SpanTable>> {
+        self.span_table.clone()
     }
 
     /// The options the session was opened with.

@@ -11,6 +11,7 @@ use crate::check_catalog::Catalog;
 use crate::completeness::{Completeness, completeness};
 use crate::findings::{Finding, register_findings, run_checks};
 use crate::session::{Analysis, AnalysisOptions, now_nano};
+use crate::span_cache::keep_spans_in_memory;
 
 /// Spans stored in one minute (by receive time).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,11 +86,13 @@ pub async fn take_snapshot(options: AnalysisOptions, catalog: &Catalog) -> Resul
 pub async fn take_snapshot_of(analysis: Analysis, catalog: &Catalog) -> Result<(Snapshot, Analysis), AnalyzeError> {
     let started = std::time::Instant::now();
     let (since_nano, until_nano) = (analysis.options().since_nano, analysis.options().until_nano);
+    let in_memory = keep_spans_in_memory(&analysis, catalog).await?;
     let findings = run_checks(&analysis, catalog).await?;
     register_findings(&analysis, &findings)?;
     let checked = std::time::Instant::now();
     let completeness = completeness(&analysis).await?;
     tracing::debug!(seconds = checked.elapsed().as_secs_f64(), "completeness computed");
+    drop(in_memory);
     let counted = analysis.collect("SELECT count(*) FROM window_spans").await?;
     let window_spans = match counted.first() {
         Some(batch) if batch.num_rows() > 0 => integer(batch, 0, 0)?.unwrap_or(0),

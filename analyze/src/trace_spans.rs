@@ -32,7 +32,7 @@ const COLUMNS: &str = "hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id,
     encode(span_id_raw, 'hex') AS span_id_raw, encode(parent_span_id_raw, 'hex') AS parent_span_id_raw, \
     trace_state, flags, parent_is_remote, name, kind, CAST(start_time AS BIGINT) AS start_time_nano, \
     CAST(end_time AS BIGINT) AS end_time_nano, duration_nano, status_code, status_message, service_name, \
-    service_instance_id, host_name, host_id, scope_name, scope_version, attributes, resource_attributes, \
+    service_instance_id, host_name, host_id, host_ip, scope_name, scope_version, attributes, resource_attributes, \
     scope_attributes, events, links, dropped_attributes_count, dropped_events_count, dropped_links_count, \
     CAST(receive_time AS BIGINT) AS receive_time_nano, source";
 

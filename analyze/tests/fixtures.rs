@@ -7,7 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use datafusion::physical_plan::displayable;
 use tracegap_analyze::findings::{finding_query, register_views, run_checks};
-use tracegap_analyze::{Analysis, AnalysisOptions, load_catalog};
+use tracegap_analyze::span_cache::keep_spans_in_memory_up_to;
+use tracegap_analyze::{Analysis, AnalysisOptions, Catalog, keep_spans_in_memory, load_catalog};
 use tracegap_ingest::Source;
 use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, write_partitioned};
 use tracegap_ingest::request_decoding::{BodyEncoding, decode_request};
@@ -26,12 +27,22 @@ fn import(file: &Path, data: &Path) {
     write_partitioned(&[decoded.spans.batch.unwrap()], &data.join(SPANS_DIRECTORY), "fixture", false).unwrap();
 }
 
+/// The findings on a fixture, read from the files; the same findings must come from the spans
+/// kept in memory.
 async fn findings_of(name: &str) -> Vec<String> {
     let data = tempfile::tempdir().unwrap();
     import(&fixtures().join(format!("{name}.json")), data.path());
     let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
     let catalog = load_catalog(None).unwrap();
-    let mut lines: Vec<String> = run_checks(&analysis, &catalog)
+    let from_files = finding_lines(&analysis, &catalog).await;
+    let in_memory = keep_spans_in_memory(&analysis, &catalog).await.unwrap();
+    assert!(in_memory.is_active(), "a fixture fits in memory");
+    assert_eq!(finding_lines(&analysis, &catalog).await, from_files, "{name}: from memory and from files");
+    from_files
+}
+
+async fn finding_lines(analysis: &Analysis, catalog: &Catalog) -> Vec<String> {
+    let mut lines: Vec<String> = run_checks(analysis, catalog)
         .await
         .unwrap()
         .into_iter()
@@ -77,7 +88,6 @@ fixture_test!(broken_gts);
 /// No built-in check or view is planned with a window over whole partitions: DataFusion 55's
 /// `WindowAggExec` holds all of its input outside the memory pool until the input ends (in
 /// `missing_parent` on 100M spans, 8 GB within seconds).
-/// `broken_gts` is left out until it counts the traces of a transaction by grouping too.
 #[tokio::test(flavor = "multi_thread")]
 async fn no_check_holds_a_whole_window_in_memory() {
     let data = tempfile::tempdir().unwrap();
@@ -87,12 +97,83 @@ async fn no_check_holds_a_whole_window_in_memory() {
     register_views(&analysis, &catalog.views).await.unwrap();
     let queries = catalog.checks.iter().map(|c| (&c.id, finding_query(&c.sql)));
     for (name, sql) in queries.chain(catalog.views.iter().map(|v| (&v.name, v.sql.clone()))) {
-        // Still one: its window runs over one row per GTS transaction and trace, not per span.
-        if name == "broken_gts" {
-            continue;
-        }
         let plan = analysis.context().sql(&sql).await.unwrap().create_physical_plan().await.unwrap();
         let text = displayable(plan.as_ref()).indent(false).to_string();
         assert!(!text.lines().any(|line| line.trim_start().starts_with("WindowAggExec")), "{name}:\n{text}");
     }
+}
+
+/// Text of the physical plan of a check.
+async fn plan_of(analysis: &Analysis, check: &str) -> String {
+    let catalog = load_catalog(None).unwrap();
+    let check = catalog.checks.iter().find(|c| c.id == check).unwrap();
+    let plan = analysis.context().sql(&finding_query(&check.sql)).await.unwrap().create_physical_plan().await.unwrap();
+    displayable(plan.as_ref()).indent(false).to_string()
+}
+
+/// While the copy is held, the checks read memory, and the memory pool counts it; once dropped,
+/// the checks read the files again and the pool is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn checks_read_the_spans_kept_in_memory_while_they_are_held() {
+    let data = tempfile::tempdir().unwrap();
+    import(&fixtures().join("orphaned_span.json"), data.path());
+    let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
+    let catalog = load_catalog(None).unwrap();
+    let pool = analysis.context().runtime_env().memory_pool.clone();
+    register_views(&analysis, &catalog.views).await.unwrap();
+    assert!(plan_of(&analysis, "orphaned_span").await.contains("file_type=parquet"));
+    let in_memory = keep_spans_in_memory(&analysis, &catalog).await.unwrap();
+    assert!(in_memory.is_active());
+    assert!(in_memory.bytes > 0);
+    assert!(pool.reserved() >= in_memory.bytes, "{} reserved, {} held", pool.reserved(), in_memory.bytes);
+    for column in ["trace_id", "span_id", "parent_span_id", "links", "host_ip"] {
+        assert!(in_memory.columns.iter().any(|c| c == column), "{column} in {:?}", in_memory.columns);
+    }
+    assert!(!in_memory.columns.iter().any(|c| c == "attributes"), "no check reads the attribute map");
+    let plan = plan_of(&analysis, "orphaned_span").await;
+    assert!(!plan.contains("file_type=parquet"), "{plan}");
+    drop(in_memory);
+    assert_eq!(pool.reserved(), 0);
+    assert!(plan_of(&analysis, "orphaned_span").await.contains("file_type=parquet"));
+}
+
+/// A query asking for a column that is not in the copy reads the files, with the copy held.
+#[tokio::test(flavor = "multi_thread")]
+async fn columns_outside_the_copy_are_read_from_the_files() {
+    let data = tempfile::tempdir().unwrap();
+    import(&fixtures().join("broken_b3.json"), data.path());
+    let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
+    let catalog = load_catalog(None).unwrap();
+    let count = |sql: &'static str| {
+        let analysis = &analysis;
+        async move {
+            let batches = analysis.context().sql(sql).await.unwrap().collect().await.unwrap();
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        }
+    };
+    let sql = "SELECT span_id, attributes, scope_name FROM spans WHERE cardinality(map_keys(attributes)) >= 0";
+    let from_files = count(sql).await;
+    assert!(from_files > 0);
+    let in_memory = keep_spans_in_memory(&analysis, &catalog).await.unwrap();
+    assert!(in_memory.is_active());
+    assert_eq!(count(sql).await, from_files);
+    assert_eq!(count("SELECT * FROM spans").await, from_files);
+    assert_eq!(count("SELECT trace_id FROM spans").await, from_files);
+}
+
+/// Spans that do not fit in the copy's budget stay in the files: nothing is held, the pool is
+/// free, and the findings are those of the files.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_over_the_budget_are_not_kept() {
+    let data = tempfile::tempdir().unwrap();
+    import(&fixtures().join("missing_parent.json"), data.path());
+    let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
+    let catalog = load_catalog(None).unwrap();
+    let from_files = finding_lines(&analysis, &catalog).await;
+    let in_memory = keep_spans_in_memory_up_to(&analysis, &catalog, 1024).await.unwrap();
+    assert!(!in_memory.is_active());
+    assert_eq!(in_memory.bytes, 0);
+    assert_eq!(analysis.context().runtime_env().memory_pool.reserved(), 0);
+    assert!(plan_of(&analysis, "missing_parent").await.contains("file_type=parquet"));
+    assert_eq!(finding_lines(&analysis, &catalog).await, from_files);
 }

@@ -39,6 +39,8 @@ pub struct ResourcePromotions {
     pub host_name: Option<String>,
     /// `host.id`.
     pub host_id: Option<String>,
+    /// `host.ip` (Zipkin endpoints and Jaeger's `ip` tag import as it).
+    pub host_ip: Option<String>,
     /// GTS ids on the resource: global, branch, parent branch.
     pub gts: [Option<String>; 3],
 }
@@ -81,6 +83,7 @@ pub fn resource_promotions(attributes: &[KeyValue], gts: &GtsKeys) -> ResourcePr
             b"service.instance.id" => &mut found.service_instance_id,
             b"host.name" => &mut found.host_name,
             b"host.id" => &mut found.host_id,
+            b"host.ip" => &mut found.host_ip,
             _ => match gts_index(key, gts) {
                 Some(index) => &mut found.gts[index],
                 None => continue,
@@ -232,5 +235,16 @@ mod tests {
         assert_eq!(found.gts[0].as_deref(), Some("xid-1"));
         let found = resource_promotions(&[string_attribute("gts.branch_tx_id", "b1")], &keys);
         assert_eq!(found.gts[1].as_deref(), Some("b1"));
+    }
+
+    #[test]
+    fn hosts_are_promoted_from_the_resource() {
+        let found = resource_promotions(
+            &[string_attribute("host.ip", "10.0.0.7"), string_attribute("host.name", "api-1")],
+            &GtsKeys::default(),
+        );
+        assert_eq!(found.host_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(found.host_name.as_deref(), Some("api-1"));
+        assert_eq!(found.host_id, None);
     }
 }

@@ -218,6 +218,7 @@ struct SpanRowsBuilder {
     service_instance_id: StringBuilder,
     host_name: StringBuilder,
     host_id: StringBuilder,
+    host_ip: StringBuilder,
     peer_service: StringBuilder,
     server_address: StringBuilder,
     http_route: StringBuilder,
@@ -274,6 +275,7 @@ impl SpanRowsBuilder {
             service_instance_id: strings(),
             host_name: strings(),
             host_id: strings(),
+            host_ip: strings(),
             peer_service: strings(),
             server_address: strings(),
             http_route: strings(),
@@ -339,6 +341,7 @@ impl SpanRowsBuilder {
         self.service_instance_id.append_option(resource.service_instance_id.as_deref());
         self.host_name.append_option(resource.host_name.as_deref());
         self.host_id.append_option(resource.host_id.as_deref());
+        self.host_ip.append_option(resource.host_ip.as_deref());
         let found = span_promotions(&span.attributes, &context.gts_keys);
         self.peer_service.append_option(found.peer_service.as_deref());
         self.server_address.append_option(found.server_address.as_deref());
@@ -399,6 +402,7 @@ impl SpanRowsBuilder {
         put(SERVICE_INSTANCE_ID, Arc::new(self.service_instance_id.finish()));
         put(HOST_NAME, Arc::new(self.host_name.finish()));
         put(HOST_ID, Arc::new(self.host_id.finish()));
+        put(HOST_IP, Arc::new(self.host_ip.finish()));
         put(PEER_SERVICE, Arc::new(self.peer_service.finish()));
         put(SERVER_ADDRESS, Arc::new(self.server_address.finish()));
         put(HTTP_ROUTE, Arc::new(self.http_route.finish()));

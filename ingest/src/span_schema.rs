@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Version of the span table layout, written into every Parquet file's metadata.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Names of the span table's columns.
 pub mod column {
@@ -37,6 +37,7 @@ pub mod column {
     pub const SERVICE_INSTANCE_ID: &str = "service_instance_id";
     pub const HOST_NAME: &str = "host_name";
     pub const HOST_ID: &str = "host_id";
+    pub const HOST_IP: &str = "host_ip";
     pub const PEER_SERVICE: &str = "peer_service";
     pub const SERVER_ADDRESS: &str = "server_address";
     pub const HTTP_ROUTE: &str = "http_route";
@@ -171,6 +172,7 @@ static SPAN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8(SERVICE_INSTANCE_ID, true),
         utf8(HOST_NAME, true),
         utf8(HOST_ID, true),
+        utf8(HOST_IP, true),
         utf8(PEER_SERVICE, true),
         utf8(SERVER_ADDRESS, true),
         utf8(HTTP_ROUTE, true),

@@ -317,7 +317,7 @@
   function spanDetail(span, findings) {
     const fields = [['trace id', span.trace_id], ['span id', span.span_id], ['parent span id', span.parent_span_id || '(root)'],
       ['ids as received', [span.trace_id_raw, span.span_id_raw, span.parent_span_id_raw].map((v) => v || '∅').join(' / ')],
-      ['service', span.service_name], ['instance', span.service_instance_id], ['host', span.host_name || span.host_id], ['kind', span.kind],
+      ['service', span.service_name], ['instance', span.service_instance_id], ['host', span.host_name || span.host_id || span.host_ip], ['kind', span.kind],
       ['start (UTC)', time(span.start_time_nano)], ['duration', duration(span.duration_nano)], ['status', (span.status_code || '') + (span.status_message ? ': ' + span.status_message : '')],
       ['parent is remote', span.parent_is_remote === undefined ? 'not said' : String(span.parent_is_remote)], ['flags', span.flags], ['trace state', span.trace_state],
       ['scope', [span.scope_name, span.scope_version].filter(Boolean).join(' ')], ['received', time(span.receive_time_nano) + ' via ' + span.source],

@@ -14,7 +14,7 @@ causes = [
 fix = "Register the B3 propagator on every service that talks to B3 callers (`b3.New(b3.WithInjectEncoding(b3.B3MultipleHeader|b3.B3SingleHeader))` next to `propagation.TraceContext{}`), use lower-case header keys in custom carriers, send 128-bit trace ids everywhere (`traceId128Bit=true` in Brave), and use a parent-based sampler so the decision travels with the trace."
 */
 WITH received AS (
-  SELECT trace_id, span_id, parent_span_id, flags, header_b3, header_x_b3_traceid, header_x_b3_spanid,
+  SELECT trace_id, span_id, parent_span_id, header_b3, header_x_b3_traceid, header_x_b3_spanid,
          header_x_b3_parentspanid, header_x_b3_sampled, header_x_b3_flags,
          -- The single header wins over the multi-header form when it is well-formed.
          CASE WHEN header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NULL AND b3_part(header_b3, 'trace_id') IS NOT NULL

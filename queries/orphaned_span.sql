@@ -12,20 +12,28 @@ causes = [
 ]
 fix = "Find the service that owns the missing parent id (the related span) and make sure it exports every span it starts: end spans with `defer span.End()`, propagate the sampling decision (parent-based sampler), and keep proxies either transparent (forward headers without spans) or fully instrumented."
 */
--- Parents are looked up among the spans directly (a span id repeated in a trace only repeats the
--- rows that the grouping folds), and spans are counted only in the traces with an orphan.
-WITH unresolved AS (
-  -- A span is an orphan when none of its parents (parent id, child_of links) is in its trace.
-  SELECT c.trace_id, c.span_id,
-         max(CASE WHEN p.span_id IS NOT NULL THEN 1 ELSE 0 END) AS found,
-         min(CASE WHEN c.via = 'parent' THEN c.parent_id END) AS missing_parent,
-         min(CASE WHEN c.via <> 'parent' THEN c.parent_id END) AS missing_link
+-- A span is an orphan when none of its parents (parent id, child_of links) is in its trace.
+-- The parents not found are few: only they are grouped per span, and a span is an orphan when all
+-- of its parents are among them (its parents counted again, for those spans only). Grouping every
+-- span's parents took twice the time on 10M spans.
+WITH missing AS (
+  SELECT c.trace_id, c.span_id, c.via, c.parent_id
   FROM span_parents c
   LEFT JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
-  GROUP BY c.trace_id, c.span_id
+  WHERE p.span_id IS NULL
+),
+candidates AS (
+  SELECT trace_id, span_id, count(*) AS missing_count,
+         min(CASE WHEN via = 'parent' THEN parent_id END) AS missing_parent,
+         min(CASE WHEN via <> 'parent' THEN parent_id END) AS missing_link
+  FROM missing
+  GROUP BY trace_id, span_id
 ),
 orphans AS (
-  SELECT * FROM unresolved WHERE found = 0
+  SELECT k.trace_id, k.span_id, k.missing_parent, k.missing_link
+  FROM candidates k JOIN span_parents c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
+  GROUP BY k.trace_id, k.span_id, k.missing_count, k.missing_parent, k.missing_link
+  HAVING count(*) = k.missing_count
 ),
 trace_sizes AS (
   SELECT s.trace_id, count(*) AS span_count

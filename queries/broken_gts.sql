@@ -62,7 +62,8 @@ SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.
        concat_ws('; ', max(CASE WHEN p.rank = 1 THEN p.reason END), max(CASE WHEN p.rank = 2 THEN p.reason END),
                  max(CASE WHEN p.rank = 3 THEN p.reason END)) AS explanation,
        min(p.related_trace_id) AS related_trace_id, min(p.related_span_id) AS related_span_id
+-- (Joined to the spans as they are, not to a DISTINCT of all spans: a span stored twice only
+-- repeats rows that max and min fold.)
 FROM problems p
-JOIN (SELECT DISTINCT trace_id, span_id, service_name, name, start_time FROM spans) s
-  ON s.trace_id = p.trace_id AND s.span_id = p.span_id
+JOIN spans s ON s.trace_id = p.trace_id AND s.span_id = p.span_id
 GROUP BY s.trace_id, s.span_id, s.service_name, s.name, s.start_time

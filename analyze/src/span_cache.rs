@@ -31,6 +31,7 @@ use crate::AnalyzeError;
 use crate::check_catalog::Catalog;
 use crate::findings::{finding_query, register_views};
 use crate::session::Analysis;
+use crate::snapshot::integer;
 
 /// The name the span table is registered under.
 pub const SPANS: &str = "spans";
@@ -202,14 +203,18 @@ pub async fn keep_spans_in_memory_up_to(
             let held = held.clone();
             tokio::spawn(async move {
                 let mut batches = Vec::new();
+                let mut projected_once = false;
                 while let Some(batch) = stream.next().await {
                     let batch: RecordBatch = batch?;
                     let bytes = batch.get_array_memory_size();
                     let total = held.fetch_add(bytes, Ordering::Relaxed) + bytes;
-                    // A full first batch tells the size of a row: give up at once if all rows will
-                    // not fit. (Small batches, the ends of row groups, carry fixed overheads.)
+                    // The first full batch tells the size of a row: give up at once if all rows will
+                    // not fit. (Small batches, the ends of files and row groups, carry fixed overheads.)
                     let projected = match batch.num_rows() {
-                        rows if batches.is_empty() && rows >= 1024 => stored_rows.saturating_mul(bytes / rows),
+                        rows if !projected_once && rows >= 1024 => {
+                            projected_once = true;
+                            stored_rows.saturating_mul(bytes / rows)
+                        }
                         _ => 0,
                     };
                     if total > budget || projected > budget || reservation.try_grow(bytes).is_err() {
@@ -252,15 +257,10 @@ pub async fn keep_spans_in_memory_up_to(
 
 /// Rows in the span files, from the Parquet footers.
 async fn stored_rows(analysis: &Analysis) -> Result<usize, AnalyzeError> {
-    let batches = analysis.context().sql("SELECT count(*) FROM all_spans").await?.collect().await?;
-    Ok(batches
-        .first()
-        .filter(|batch| batch.num_rows() > 0)
-        .and_then(|batch| {
-            datafusion::arrow::array::AsArray::as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>(
-                batch.column(0),
-            )
-        })
-        .map(|counts| counts.value(0).max(0) as usize)
-        .unwrap_or(0))
+    let counted = analysis.context().sql("SELECT count(*) FROM all_spans").await?.collect().await?;
+    let rows = match counted.first() {
+        Some(batch) if batch.num_rows() > 0 => integer(batch, 0, 0)?.unwrap_or(0),
+        _ => 0,
+    };
+    Ok(usize::try_from(rows).unwrap_or(0))
 }

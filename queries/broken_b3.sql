@@ -14,7 +14,7 @@ causes = [
 fix = "Register the B3 propagator on every service that talks to B3 callers (`b3.New(b3.WithInjectEncoding(b3.B3MultipleHeader|b3.B3SingleHeader))` next to `propagation.TraceContext{}`), use lower-case header keys in custom carriers, send 128-bit trace ids everywhere (`traceId128Bit=true` in Brave), and use a parent-based sampler so the decision travels with the trace."
 */
 WITH received AS (
-  SELECT trace_id, span_id, parent_span_id, header_b3, header_x_b3_traceid, header_x_b3_spanid,
+  SELECT trace_id, span_id, parent_span_id, service_name, name, start_time, header_b3, header_x_b3_traceid, header_x_b3_spanid,
          header_x_b3_parentspanid, header_x_b3_sampled, header_x_b3_flags,
          -- The single header wins over the multi-header form when it is well-formed.
          CASE WHEN header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NULL AND b3_part(header_b3, 'trace_id') IS NOT NULL
@@ -43,7 +43,7 @@ trace_sampling AS (
 ),
 -- Spans of 64-bit trace ids (the high half zero): few, so the rest of rank 8 works on them only.
 narrow_spans AS (
-  SELECT trace_id, trace_id_low, span_id, start_time FROM spans
+  SELECT trace_id, trace_id_low, span_id, service_name, name, start_time FROM spans
   WHERE trace_id IS NOT NULL AND substr(hex_id(trace_id), 1, 16) = '0000000000000000'
 ),
 -- A 64-bit trace id whose 128-bit form (same low half) is in the data too: one trace split in two.
@@ -53,16 +53,17 @@ split_traces AS (
   JOIN spans s ON s.trace_id_low = n.trace_id_low AND s.trace_id <> n.trace_id
 ),
 first_spans AS (
-  SELECT trace_id, span_id, row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS position
+  SELECT trace_id, span_id, service_name, name, start_time,
+         row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS position
   FROM narrow_spans
 ),
 problems AS (
-  SELECT trace_id, span_id, 1 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 1 AS rank,
          'malformed b3 header ''' || header_b3 || ''': ' || b3_part(header_b3, 'problem') AS reason,
          NULL AS related_trace_id, NULL AS related_span_id
   FROM judged WHERE header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NOT NULL
   UNION ALL
-  SELECT trace_id, span_id, 2 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 2 AS rank,
          concat_ws(', ',
            'X-B3-TraceId ' || header_x_b3_traceid || ': ' || id_problem(header_x_b3_traceid, 'trace'),
            'X-B3-SpanId ' || header_x_b3_spanid || ': ' || id_problem(header_x_b3_spanid, 'span'),
@@ -77,18 +78,18 @@ problems AS (
      OR id_problem(header_x_b3_parentspanid, 'span') IS NOT NULL
      OR lower(header_x_b3_sampled) NOT IN ('0', '1', 'true', 'false') OR header_x_b3_flags NOT IN ('0', '1')
   UNION ALL
-  SELECT trace_id, span_id, 3 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 3 AS rank,
          'B3 context received but not extracted: the span started trace ' || hex_id(trace_id) ||
            ' instead of continuing ' || lpad(lower(b3_trace_id), 32, '0') || ' under ' || lower(b3_span_id) AS reason,
          NULL AS related_trace_id, NULL AS related_span_id
   FROM judged WHERE parent_span_id IS NULL AND trace_valid AND span_valid
   UNION ALL
-  SELECT trace_id, span_id, 4 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 4 AS rank,
          'received trace id ' || b3_trace_id || ' but the span is in trace ' || hex_id(trace_id) AS reason,
          NULL AS related_trace_id, NULL AS related_span_id
   FROM judged WHERE parent_span_id IS NOT NULL AND trace_valid AND lpad(lower(b3_trace_id), 32, '0') <> hex_id(trace_id)
   UNION ALL
-  SELECT trace_id, span_id, 5 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 5 AS rank,
          'parent ' || hex_id(parent_span_id) || ' is neither the received span id ' || lower(b3_span_id) ||
            ' (OpenTelemetry) nor the span''s own id (Zipkin shared span)' AS reason,
          NULL AS related_trace_id, NULL AS related_span_id
@@ -96,34 +97,34 @@ problems AS (
   WHERE parent_span_id IS NOT NULL AND trace_valid AND span_valid AND lpad(lower(b3_trace_id), 32, '0') = hex_id(trace_id)
     AND hex_id(parent_span_id) <> lower(b3_span_id) AND hex_id(span_id) <> lower(b3_span_id)
   UNION ALL
-  SELECT trace_id, span_id, 6 AS rank,
+  SELECT trace_id, span_id, service_name, name, start_time, 6 AS rank,
          'X-B3-Flags: 1 (debug) with sampled ' || b3_sampled || ': debug implies sampled' AS reason,
          NULL AS related_trace_id, NULL AS related_span_id
   FROM judged WHERE header_x_b3_flags = '1' AND b3_sampled IN ('0', 'false')
   UNION ALL
-  SELECT j.trace_id, j.span_id, 7 AS rank,
+  SELECT j.trace_id, j.span_id, j.service_name, j.name, j.start_time, 7 AS rank,
          'received sampled=0 while span ' || hex_id(t.sampled_span_id) || ' of this trace received sampled=1' AS reason,
          NULL AS related_trace_id, t.sampled_span_id AS related_span_id
   FROM judged j JOIN trace_sampling t ON t.trace_id = j.trace_id
   WHERE j.sampled = 0 AND t.any_sampled = 1
   UNION ALL
-  SELECT f.trace_id, f.span_id, 8 AS rank,
+  SELECT f.trace_id, f.span_id, f.service_name, f.name, f.start_time, 8 AS rank,
          'trace id is the 64-bit form of trace ' || hex_id(x.wide_trace_id) || ': one trace split in two' AS reason,
          x.wide_trace_id AS related_trace_id, NULL AS related_span_id
   FROM split_traces x
   JOIN first_spans f ON f.trace_id = x.trace_id AND f.position = 1
 )
--- The problems are gathered per span id first, then joined to the spans (few rows to join).
-SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
-       p.explanation, p.related_trace_id, p.related_span_id
+-- The problems carry the columns of their span, and are gathered per span: a join back to all
+-- spans was planned with every span in its hash table.
+SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
+       explanation, related_trace_id, related_span_id
 FROM (
-  SELECT trace_id, span_id,
+  SELECT trace_id, span_id, service_name, name, start_time,
          concat_ws('; ', max(CASE WHEN rank = 1 THEN reason END), max(CASE WHEN rank = 2 THEN reason END),
                    max(CASE WHEN rank = 3 THEN reason END), max(CASE WHEN rank = 4 THEN reason END),
                    max(CASE WHEN rank = 5 THEN reason END), max(CASE WHEN rank = 6 THEN reason END),
                    max(CASE WHEN rank = 7 THEN reason END), min(CASE WHEN rank = 8 THEN reason END)) AS explanation,
          min(related_trace_id) AS related_trace_id, min(related_span_id) AS related_span_id
   FROM problems
-  GROUP BY trace_id, span_id
+  GROUP BY trace_id, span_id, service_name, name, start_time
 ) p
-JOIN spans s ON s.trace_id = p.trace_id AND s.span_id = p.span_id

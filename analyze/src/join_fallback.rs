@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::owned_batches::OwnAggregateOutput;
@@ -34,18 +35,34 @@ pub async fn collect_within_memory(
     sql: &str,
     local: bool,
 ) -> Result<Collected, DataFusionError> {
-    match context.sql(sql).await?.collect().await {
+    match collect(context, sql).await {
         Ok(batches) => Ok(Collected { batches, replanned: false }),
         Err(error) if is_out_of_memory(&error) && prefers_hash_join(context) => {
             tracing::info!(
                 error = %error.find_root(),
                 "out of memory with hash joins: the query runs again with sort-merge joins, which spill"
             );
-            let batches = sort_merge_joins(context, local).sql(sql).await?.collect().await?;
+            let batches = collect(&sort_merge_joins(context, local), sql).await?;
             Ok(Collected { batches, replanned: true })
         }
         Err(error) => Err(error),
     }
+}
+
+/// Runs `sql` and collects its result. With `TRACEGAP_LOG=tracegap_analyze=trace`, the executed
+/// plan is logged with each operator's metrics (rows, compute time, memory), which is how a slow
+/// check is taken apart without a profiler.
+async fn collect(context: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let frame = context.sql(sql).await?;
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return frame.collect().await;
+    }
+    let task = Arc::new(frame.task_ctx());
+    let plan = frame.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task).await?;
+    let metrics = DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true).to_string();
+    tracing::trace!(query = sql, plan = %metrics, "query ran");
+    Ok(batches)
 }
 
 /// Whether the query failed for want of memory in the pool (whatever operator it reached).

@@ -113,7 +113,9 @@ impl Analysis {
             .with_memory_pool(Arc::new(pool))
             .with_max_spill_merge_fan_in(spill_merge_fan_in(options.memory_limit, cores))
             .build_arc()?;
-        let config = SessionConfig::new().with_target_partitions(cores).with_information_schema(true);
+        // DataFusion's own options may be tuned through `DATAFUSION_*` environment variables
+        // (`DATAFUSION_EXECUTION_BATCH_SIZE=4096`); the partitions follow the cores.
+        let config = SessionConfig::from_env()?.with_target_partitions(cores).with_information_schema(true);
         Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await
     }
 

@@ -8,17 +8,14 @@
 -- The callee is `peer.service`, else `server.address`, else the first label of `server.address`
 -- (`orders.prod.svc` -> `orders`); calls to the caller's own service and database calls are left
 -- out (Zipkin names database endpoints after the owning service).
-WITH services AS (
-  SELECT DISTINCT service_name FROM spans WHERE service_name IS NOT NULL
-),
-calls AS (
+WITH calls AS (
   SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
          s.http_route, s.rpc_system, s.db_system,
          coalesce(by_peer.service_name, by_address.service_name, by_label.service_name) AS callee
   FROM spans s
-  LEFT JOIN services by_peer ON by_peer.service_name = s.peer_service
-  LEFT JOIN services by_address ON by_address.service_name = s.server_address
-  LEFT JOIN services by_label ON by_label.service_name = split_part(s.server_address, '.', 1)
+  LEFT JOIN callee_services by_peer ON by_peer.service_name = s.peer_service
+  LEFT JOIN callee_services by_address ON by_address.service_name = s.server_address
+  LEFT JOIN callee_services by_label ON by_label.service_name = split_part(s.server_address, '.', 1)
   WHERE s.kind IN ('CLIENT', 'PRODUCER') AND s.trace_id IS NOT NULL AND s.span_id IS NOT NULL
     AND coalesce(s.peer_service, s.server_address) IS NOT NULL
 ),
@@ -34,11 +31,10 @@ callee_sides AS (
 ),
 calls_without_callee AS (
   SELECT c.* FROM calls c
-  LEFT JOIN (SELECT DISTINCT trace_id, caller_span_id, service_name FROM callee_sides) x
+  LEFT ANTI JOIN callee_sides x
     ON x.trace_id = c.trace_id AND x.caller_span_id = c.span_id AND x.service_name = c.callee
   -- A call to the caller's own service, or to a database, is not to an instrumented callee: Zipkin
   -- often names a database endpoint after the service or keyspace that owns it.
-  WHERE c.callee IS NOT NULL AND x.caller_span_id IS NULL
-    AND c.callee <> coalesce(c.service_name, '') AND c.db_system IS NULL
+  WHERE c.callee IS NOT NULL AND c.callee <> coalesce(c.service_name, '') AND c.db_system IS NULL
 )
 SELECT * FROM calls_without_callee

@@ -12,32 +12,10 @@ causes = [
 ]
 fix = "Find the service that owns the missing parent id (the related span) and make sure it exports every span it starts: end spans with `defer span.End()`, propagate the sampling decision (parent-based sampler), and keep proxies either transparent (forward headers without spans) or fully instrumented."
 */
--- A span is an orphan when none of its parents (parent id, child_of links) is in its trace.
--- The parents not found are few: only they are grouped per span, and a span is an orphan when all
--- of its parents are among them (its parents counted again, for those spans only). Grouping every
--- span's parents took twice the time on 10M spans.
-WITH missing AS (
-  SELECT c.trace_id, c.span_id, c.via, c.parent_id
-  FROM span_parents c
-  LEFT JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
-  WHERE p.span_id IS NULL
-),
-candidates AS (
-  SELECT trace_id, span_id, count(*) AS missing_count,
-         min(CASE WHEN via = 'parent' THEN parent_id END) AS missing_parent,
-         min(CASE WHEN via <> 'parent' THEN parent_id END) AS missing_link
-  FROM missing
-  GROUP BY trace_id, span_id
-),
-orphans AS (
-  SELECT k.trace_id, k.span_id, k.missing_parent, k.missing_link
-  FROM candidates k JOIN span_parents c ON c.trace_id = k.trace_id AND c.span_id = k.span_id
-  GROUP BY k.trace_id, k.span_id, k.missing_count, k.missing_parent, k.missing_link
-  HAVING count(*) = k.missing_count
-),
-trace_sizes AS (
+-- The orphans are the view `orphaned_spans` (computed once: this query reads them twice).
+WITH trace_sizes AS (
   SELECT s.trace_id, count(*) AS span_count
-  FROM spans s JOIN (SELECT DISTINCT trace_id FROM orphans) o ON o.trace_id = s.trace_id
+  FROM (SELECT DISTINCT trace_id FROM orphaned_spans) o JOIN spans s ON s.trace_id = o.trace_id
   GROUP BY s.trace_id
 )
 SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.start_time AS time,
@@ -46,6 +24,6 @@ SELECT s.trace_id, s.span_id, s.service_name AS service, s.name AS span_name, s.
             ELSE 'child_of link to ' || hex_id(u.missing_link) || ' not in trace of ' || CAST(t.span_count AS VARCHAR) || ' spans'
        END AS explanation,
        NULL AS related_trace_id, coalesce(u.missing_parent, u.missing_link) AS related_span_id
-FROM orphans u
+FROM orphaned_spans u
 JOIN spans s ON s.trace_id = u.trace_id AND s.span_id = u.span_id
 JOIN trace_sizes t ON t.trace_id = s.trace_id

@@ -17,11 +17,11 @@
 //! ```
 //!
 //! Views shared by several checks live in `views/` (`queries/views/<name>.sql` is registered as the
-//! view `<name>` before the checks run, in name order, so a view may use the views before it). A
+//! view `<name>` before the checks run, each after the views it uses). A
 //! view file with a line `-- materialize` is computed once per analysis and kept in memory, for
 //! views with a small result that several checks read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
@@ -213,7 +213,31 @@ pub fn load_catalog(directory: Option<&Path>) -> Result<Catalog, CatalogError> {
             }
         }
     }
-    Ok(Catalog { checks: checks.into_values().collect(), views: views.into_values().collect() })
+    Ok(Catalog { checks: checks.into_values().collect(), views: in_dependency_order(views) })
+}
+
+/// The views in the order they can be registered: each after the views its query names (outside
+/// `--` comments), and otherwise in name order. Views that name each other in a cycle keep name
+/// order, and registering them then says which table is missing.
+fn in_dependency_order(views: BTreeMap<String, View>) -> Vec<View> {
+    let names: Vec<String> = views.keys().cloned().collect();
+    let uses = |view: &View| -> Vec<String> {
+        let code: String =
+            view.sql.lines().map(|line| line.split("--").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+        let words: BTreeSet<&str> = code.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+        names.iter().filter(|name| **name != view.name && words.contains(name.as_str())).cloned().collect()
+    };
+    let mut pending: Vec<(View, Vec<String>)> =
+        views.into_values().map(|view| (uses(&view), view)).map(|(used, view)| (view, used)).collect();
+    let mut registered = BTreeSet::new();
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let next = pending.iter().position(|(_, used)| used.iter().all(|name| registered.contains(name))).unwrap_or(0);
+        let (view, _) = pending.remove(next);
+        registered.insert(view.name.clone());
+        ordered.push(view);
+    }
+    ordered
 }
 
 /// The built-in checks plus those of `directory` (see [`load_catalog`]).
@@ -247,6 +271,27 @@ mod tests {
                 assert!(!flat.contains(pattern), "{name} uses `{pattern}`: write it as a join");
             }
         }
+    }
+
+    #[test]
+    fn views_are_registered_after_the_views_they_use() {
+        let directory = tempfile::tempdir().unwrap();
+        let views = directory.path().join("views");
+        std::fs::create_dir(&views).unwrap();
+        // `a_late` sorts first but reads `z_early`; a name in a comment is not a use.
+        std::fs::write(views.join("a_late.sql"), "-- not b_free\nSELECT * FROM z_early").unwrap();
+        std::fs::write(views.join("b_free.sql"), "-- reads a_late? no\nSELECT 1 AS one").unwrap();
+        std::fs::write(views.join("z_early.sql"), "SELECT * FROM spans").unwrap();
+        let catalog = load_catalog(Some(directory.path())).unwrap();
+        let names: Vec<&str> = catalog.views.iter().map(|view| view.name.as_str()).collect();
+        let position = |name: &str| names.iter().position(|n| *n == name).unwrap();
+        assert!(position("z_early") < position("a_late"), "{names:?}");
+        assert!(position("b_free") < position("z_early"), "name order otherwise: {names:?}");
+        let built_in: Vec<&str> =
+            names.iter().copied().filter(|n| !["a_late", "b_free", "z_early"].contains(n)).collect();
+        assert!(
+            built_in.iter().position(|n| *n == "span_parents") < built_in.iter().position(|n| *n == "orphaned_spans")
+        );
     }
 
     #[test]

@@ -177,3 +177,48 @@ async fn spans_over_the_budget_are_not_kept() {
     assert!(plan_of(&analysis, "missing_parent").await.contains("file_type=parquet"));
     assert_eq!(finding_lines(&analysis, &catalog).await, from_files);
 }
+
+/// The completeness figures match the findings: a trace is judged once, broken when a break
+/// finding names it (by its hex id), and per service it counts in every service it passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn completeness_counts_each_trace_once_and_every_broken_trace() {
+    let data = tempfile::tempdir().unwrap();
+    import(&fixtures().join("unpropagated_call.json"), data.path());
+    import(&fixtures().join("orphaned_span.json"), data.path());
+    let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
+    let catalog = load_catalog(None).unwrap();
+    let findings = run_checks(&analysis, &catalog).await.unwrap();
+    tracegap_analyze::findings::register_findings(&analysis, &findings).unwrap();
+    let summary = tracegap_analyze::completeness::completeness(&analysis).await.unwrap();
+
+    let broken: std::collections::BTreeSet<_> =
+        findings.iter().filter(|f| f.is_break).filter_map(|f| f.trace_id.clone()).collect();
+    assert!(!broken.is_empty());
+    let pairs = analysis
+        .collect("SELECT DISTINCT service_name, hex_id(trace_id) FROM spans WHERE trace_id IS NOT NULL")
+        .await
+        .unwrap();
+    let mut traces = std::collections::BTreeSet::new();
+    let mut per_service = std::collections::BTreeMap::<String, (i64, i64)>::new();
+    for batch in &pairs {
+        let services = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let ids = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
+        let (services, ids) = (
+            services.as_any().downcast_ref::<arrow::array::StringArray>().unwrap(),
+            ids.as_any().downcast_ref::<arrow::array::StringArray>().unwrap(),
+        );
+        for row in 0..batch.num_rows() {
+            let id = ids.value(row).to_owned();
+            let entry = per_service.entry(services.value(row).to_owned()).or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(broken.contains(&id));
+            traces.insert(id);
+        }
+    }
+    assert_eq!(summary.judged_traces, traces.len() as i64);
+    assert_eq!(summary.broken_traces, traces.intersection(&broken).count() as i64);
+    assert_eq!(summary.by_minute.iter().map(|row| row.traces).sum::<i64>(), summary.judged_traces);
+    let by_service: std::collections::BTreeMap<_, _> =
+        summary.by_service.iter().map(|row| (row.key.clone(), (row.traces, row.broken))).collect();
+    assert_eq!(by_service, per_service);
+}

@@ -227,8 +227,13 @@ fn in_dependency_order(views: BTreeMap<String, View>) -> Vec<View> {
         let words: BTreeSet<&str> = code.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
         names.iter().filter(|name| **name != view.name && words.contains(name.as_str())).cloned().collect()
     };
-    let mut pending: Vec<(View, Vec<String>)> =
-        views.into_values().map(|view| (uses(&view), view)).map(|(used, view)| (view, used)).collect();
+    let mut pending: Vec<(View, Vec<String>)> = views
+        .into_values()
+        .map(|view| {
+            let used = uses(&view);
+            (view, used)
+        })
+        .collect();
     let mut registered = BTreeSet::new();
     let mut ordered = Vec::with_capacity(pending.len());
     while !pending.is_empty() {

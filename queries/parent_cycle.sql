@@ -11,19 +11,9 @@ causes = [
 ]
 fix = "Use the SDK's random id generator, never reuse a context between requests, and check custom propagators: the parent id a callee records must be the caller's span id."
 */
--- Only a trace without a root can loop, and such traces are few: they are found first, with one
--- grouping over the spans, and only their spans are joined and ordered.
-WITH rootless AS (
-  SELECT trace_id, count(*) AS span_count FROM spans
-  WHERE trace_id IS NOT NULL
-  GROUP BY trace_id
-  HAVING sum(CASE WHEN parent_span_id IS NULL OR parent_span_id = 0 THEN 1 ELSE 0 END) = 0
-),
-rootless_spans AS (
-  SELECT s.trace_id, s.span_id, s.parent_span_id, s.service_name, s.name, s.start_time, r.span_count
-  FROM spans s JOIN rootless r ON r.trace_id = s.trace_id
-),
-present AS (
+-- Only a trace without a root can loop, and such traces are few: their spans are the view
+-- `rootless_spans` (computed once), and only they are joined and ordered here.
+WITH present AS (
   SELECT DISTINCT trace_id, span_id FROM rootless_spans WHERE span_id IS NOT NULL
 ),
 cyclic AS (

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 use tracegap_analyze::completeness::completeness;
-use tracegap_analyze::findings::{finding_query, register_findings, register_views, run_check};
+use tracegap_analyze::findings::{finding_query, register_views, run_check};
 use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
 use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, count_rows};
 
@@ -153,9 +153,8 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
             findings.extend(found);
         }
         let checks_seconds = started.elapsed().as_secs_f64();
-        register_findings(&analysis, &findings)?;
         let started = Instant::now();
-        completeness(&analysis).await?;
+        completeness(&analysis, &findings).await?;
         let completeness_seconds = started.elapsed().as_secs_f64();
         let span_columns = in_memory.as_ref().filter(|cache| cache.is_active()).map(|cache| cache.columns.clone());
         drop(in_memory);

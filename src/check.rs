@@ -155,8 +155,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
         let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
         let findings = run_checks(&analysis, &catalog).await?;
-        register_findings(&analysis, &findings)?;
-        let summary = completeness(&analysis).await?;
+        let summary = completeness(&analysis, &findings).await?;
         anyhow::Ok((findings, summary))
     })?;
     match args.format {

@@ -1,12 +1,21 @@
 //! Completeness metrics. A judged trace is complete when no break finding names it (clock skew
 //! and other informational findings do not count). Completeness = complete / judged traces.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::datasource::MemTable;
 use serde::Serialize;
 
 use crate::AnalyzeError;
+use crate::findings::Finding;
 use crate::session::Analysis;
+
+/// The table of the distinct trace ids (hex) that break findings name, registered by
+/// [`completeness`] for its figures.
+pub const BROKEN_TRACE_IDS: &str = "broken_trace_ids";
 
 /// Completeness of one group of traces.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,8 +74,21 @@ fn ratio(traces: i64, broken: i64) -> f64 {
 /// The traces with a break, by binary id: the findings name them in hex, and turning the few
 /// broken ids back into binary spares formatting the id of every span (the figures took twice the
 /// time on 10M spans). A hex id of another length than 16 bytes names no judged trace.
-const BROKEN_TRACES: &str = "WITH broken AS (SELECT DISTINCT arrow_cast(decode(trace_id, 'hex'), 'FixedSizeBinary(16)') AS trace_id \
-     FROM findings WHERE is_break AND length(trace_id) = 32)";
+const BROKEN_TRACES: &str = "WITH broken AS (SELECT arrow_cast(decode(trace_id, 'hex'), 'FixedSizeBinary(16)') AS trace_id \
+     FROM broken_trace_ids WHERE length(trace_id) = 32)";
+
+/// Registers (or replaces) [`BROKEN_TRACE_IDS`]: each trace id a break finding names, once. Only
+/// these ids are kept, not a table of every finding: on 100M spans the findings are millions of
+/// rows of text.
+fn register_broken_trace_ids(analysis: &Analysis, findings: &[Finding]) -> Result<(), AnalyzeError> {
+    let ids: BTreeSet<&str> =
+        findings.iter().filter(|finding| finding.is_break).filter_map(|finding| finding.trace_id.as_deref()).collect();
+    let schema = Arc::new(Schema::new(vec![Field::new("trace_id", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from_iter_values(ids))])?;
+    let _ = analysis.context().deregister_table(BROKEN_TRACE_IDS);
+    analysis.context().register_table(BROKEN_TRACE_IDS, Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    Ok(())
+}
 
 /// Traces and broken traces per key; `keyed` yields `key, trace_id` with each pair once.
 fn per_key(keyed: &str) -> String {
@@ -77,9 +99,9 @@ fn per_key(keyed: &str) -> String {
     )
 }
 
-/// Computes the completeness figures; the findings must be registered (see
-/// [`crate::findings::register_findings`]).
-pub async fn completeness(analysis: &Analysis) -> Result<Completeness, AnalyzeError> {
+/// Computes the completeness figures of the traces judged by `analysis`, given its findings.
+pub async fn completeness(analysis: &Analysis, findings: &[Finding]) -> Result<Completeness, AnalyzeError> {
+    register_broken_trace_ids(analysis, findings)?;
     let by_service = rows(
         analysis,
         &per_key(

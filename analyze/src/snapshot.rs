@@ -90,7 +90,7 @@ pub async fn take_snapshot_of(analysis: Analysis, catalog: &Catalog) -> Result<(
     let findings = run_checks(&analysis, catalog).await?;
     register_findings(&analysis, &findings)?;
     let checked = std::time::Instant::now();
-    let completeness = completeness(&analysis).await?;
+    let completeness = completeness(&analysis, &findings).await?;
     tracing::debug!(seconds = checked.elapsed().as_secs_f64(), "completeness computed");
     drop(in_memory);
     let counted = analysis.collect("SELECT count(*) FROM window_spans").await?;

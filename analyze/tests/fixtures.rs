@@ -188,8 +188,7 @@ async fn completeness_counts_each_trace_once_and_every_broken_trace() {
     let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
     let catalog = load_catalog(None).unwrap();
     let findings = run_checks(&analysis, &catalog).await.unwrap();
-    tracegap_analyze::findings::register_findings(&analysis, &findings).unwrap();
-    let summary = tracegap_analyze::completeness::completeness(&analysis).await.unwrap();
+    let summary = tracegap_analyze::completeness::completeness(&analysis, &findings).await.unwrap();
 
     let broken: std::collections::BTreeSet<_> =
         findings.iter().filter(|f| f.is_break).filter_map(|f| f.trace_id.clone()).collect();

@@ -15,7 +15,7 @@ use crate::session::Analysis;
 
 /// The table of the distinct trace ids (hex) that break findings name, registered by
 /// [`completeness`] for its figures.
-pub const BROKEN_TRACE_IDS: &str = "broken_trace_ids";
+const BROKEN_TRACE_IDS: &str = "broken_trace_ids";
 
 /// Completeness of one group of traces.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,28 +13,13 @@ causes = [
 ]
 fix = "Register the B3 propagator on every service that talks to B3 callers (`b3.New(b3.WithInjectEncoding(b3.B3MultipleHeader|b3.B3SingleHeader))` next to `propagation.TraceContext{}`), use lower-case header keys in custom carriers, send 128-bit trace ids everywhere (`traceId128Bit=true` in Brave), and use a parent-based sampler so the decision travels with the trace."
 */
-WITH received AS (
-  SELECT trace_id, span_id, parent_span_id, service_name, name, start_time, header_b3, header_x_b3_traceid, header_x_b3_spanid,
-         header_x_b3_parentspanid, header_x_b3_sampled, header_x_b3_flags,
-         -- The single header wins over the multi-header form when it is well-formed.
-         CASE WHEN header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NULL AND b3_part(header_b3, 'trace_id') IS NOT NULL
-              THEN b3_part(header_b3, 'trace_id') ELSE header_x_b3_traceid END AS b3_trace_id,
-         CASE WHEN header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NULL AND b3_part(header_b3, 'span_id') IS NOT NULL
-              THEN b3_part(header_b3, 'span_id') ELSE header_x_b3_spanid END AS b3_span_id,
-         CASE WHEN header_b3 IS NOT NULL AND b3_part(header_b3, 'problem') IS NULL AND b3_part(header_b3, 'sampled') IS NOT NULL
-              THEN b3_part(header_b3, 'sampled') ELSE lower(header_x_b3_sampled) END AS b3_sampled
-  FROM spans
-  WHERE trace_id IS NOT NULL
-    AND (header_b3 IS NOT NULL OR header_x_b3_traceid IS NOT NULL OR header_x_b3_spanid IS NOT NULL
-         OR header_x_b3_parentspanid IS NOT NULL OR header_x_b3_sampled IS NOT NULL OR header_x_b3_flags IS NOT NULL)
-),
-judged AS (
+WITH judged AS (
   SELECT r.*,
          b3_trace_id IS NOT NULL AND id_problem(b3_trace_id, 'trace') IS NULL AS trace_valid,
          b3_span_id IS NOT NULL AND id_problem(b3_span_id, 'span') IS NULL AS span_valid,
          CASE WHEN b3_sampled IN ('1', 'true', 'd') OR header_x_b3_flags = '1' THEN 1
               WHEN b3_sampled IN ('0', 'false') THEN 0 END AS sampled
-  FROM received r
+  FROM b3_received r
 ),
 trace_sampling AS (
   SELECT trace_id, max(sampled) AS any_sampled, min(sampled) AS any_unsampled,
@@ -44,7 +29,8 @@ trace_sampling AS (
 -- Spans of 64-bit trace ids (the high half zero): few, so the rest of rank 8 works on them only.
 narrow_spans AS (
   SELECT trace_id, trace_id_low, span_id, service_name, name, start_time FROM spans
-  WHERE trace_id IS NOT NULL AND substr(hex_id(trace_id), 1, 16) = '0000000000000000'
+  -- The high 64 bits all zero: compared as bytes, not as hex text (a tenth of the time).
+  WHERE trace_id < arrow_cast(X'00000000000000010000000000000000', 'FixedSizeBinary(16)')
 ),
 -- A 64-bit trace id whose 128-bit form (same low half) is in the data too: one trace split in two.
 split_traces AS (

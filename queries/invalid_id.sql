@@ -11,24 +11,26 @@ causes = [
 ]
 fix = "Generate ids only with the SDK's id generator and never export a span whose context is invalid (`span.SpanContext().IsValid()` in Go). Fix the header parser to reject malformed ids and start a new trace instead of inventing zero ids."
 */
+-- The filter compares lengths and the normalised ids (the raw id left-padded): every span passes
+-- through it, and only the few it keeps are written out in hex for the explanation.
 SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
        CASE
-         WHEN (length(hex_id(trace_id_raw)) / 2) = 0 THEN 'empty trace id'
-         WHEN (length(hex_id(trace_id_raw)) / 2) NOT IN (8, 16)
-           THEN 'trace id ' || hex_id(trace_id_raw) || ' has ' || CAST((length(hex_id(trace_id_raw)) / 2) AS VARCHAR) || ' bytes, not 16'
+         WHEN byte_length(trace_id_raw) = 0 THEN 'empty trace id'
+         WHEN byte_length(trace_id_raw) NOT IN (8, 16)
+           THEN 'trace id ' || hex_id(trace_id_raw) || ' has ' || CAST(byte_length(trace_id_raw) AS VARCHAR) || ' bytes, not 16'
          WHEN trim(hex_id(trace_id_raw), '0') = '' THEN 'trace id is all zeros'
-         WHEN (length(hex_id(span_id_raw)) / 2) <> 8
-           THEN 'span id ' || hex_id(span_id_raw) || ' has ' || CAST((length(hex_id(span_id_raw)) / 2) AS VARCHAR) || ' bytes, not 8'
+         WHEN byte_length(span_id_raw) <> 8
+           THEN 'span id ' || hex_id(span_id_raw) || ' has ' || CAST(byte_length(span_id_raw) AS VARCHAR) || ' bytes, not 8'
          WHEN trim(hex_id(span_id_raw), '0') = '' THEN 'span id is all zeros'
-         WHEN (length(hex_id(parent_span_id_raw)) / 2) NOT IN (0, 8)
-           THEN 'parent span id ' || hex_id(parent_span_id_raw) || ' has ' || CAST((length(hex_id(parent_span_id_raw)) / 2) AS VARCHAR) || ' bytes, not 8'
+         WHEN byte_length(parent_span_id_raw) NOT IN (0, 8)
+           THEN 'parent span id ' || hex_id(parent_span_id_raw) || ' has ' || CAST(byte_length(parent_span_id_raw) AS VARCHAR) || ' bytes, not 8'
          ELSE 'parent span id is all zeros (a root to Zipkin, a child to OTLP backends)'
        END AS explanation,
        NULL AS related_trace_id, NULL AS related_span_id
 FROM spans
-WHERE (length(hex_id(trace_id_raw)) / 2) NOT IN (8, 16)
-   OR trim(hex_id(trace_id_raw), '0') = ''
-   OR (length(hex_id(span_id_raw)) / 2) <> 8
-   OR trim(hex_id(span_id_raw), '0') = ''
-   OR (length(hex_id(parent_span_id_raw)) / 2) NOT IN (0, 8)
-   OR ((length(hex_id(parent_span_id_raw)) / 2) = 8 AND parent_span_id = 0)
+WHERE byte_length(trace_id_raw) NOT IN (8, 16)
+   OR trace_id = arrow_cast(X'00000000000000000000000000000000', 'FixedSizeBinary(16)')
+   OR byte_length(span_id_raw) <> 8
+   OR span_id = 0
+   OR byte_length(parent_span_id_raw) NOT IN (0, 8)
+   OR (byte_length(parent_span_id_raw) = 8 AND parent_span_id = 0)

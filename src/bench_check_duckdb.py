@@ -21,6 +21,7 @@ import time
 import duckdb
 
 MACROS = r"""
+CREATE MACRO byte_length(x) AS octet_length(x);
 CREATE MACRO hex_id(x) AS
   CASE WHEN typeof(x) = 'UBIGINT' THEN lpad(lower(hex(x)), 16, '0') ELSE lower(hex(x)) END;
 
@@ -87,6 +88,9 @@ CREATE MACRO traceparent_part(h, part) AS traceparent_part_of(string_split(trim(
 def dialect(sql):
     """DataFusion's spelling of what DuckDB names differently."""
     sql = re.sub(r"\bcardinality\(", "len(", sql)
+    # A binary literal cast to a fixed-size id: DuckDB has one blob type, and no X'' literals.
+    sql = re.sub(r"\barrow_cast\((X'[0-9a-fA-F]*'), '[A-Za-z]+\(\d+\)'\)", r"\1", sql)
+    sql = re.sub(r"\bX'([0-9a-fA-F]*)'", r"unhex('\1')", sql)
     sql = re.sub(r"\bLEFT (ANTI|SEMI) JOIN\b", r"\1 JOIN", sql)
     return re.sub(r"\bempty\((\w+)\)", r"(len(\1) = 0)", sql)
 

@@ -2,6 +2,8 @@
 //!
 //! - `hex_id(id)`: an id as lowercase hex: binary ids as they are (`trace_id`, `*_raw`), span ids
 //!   (`uint64`) as 16 digits. The findings and the CLI show every id this way.
+//! - `byte_length(id)`: the number of bytes of a binary id (`*_raw`): its length as received, found
+//!   without writing it out in hex.
 //! - `id_problem(text, 'trace' | 'span')`: what is wrong with a hex id received in a header (`not
 //!   hex`, `all zero`, `17 hex digits, expected 16 or 32`, ...), null when it is valid.
 //! - `b3_part(header, part)`: a part of a single `b3` header (`trace_id`, `span_id`, `sampled`,
@@ -11,7 +13,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringBuilder};
 use arrow::datatypes::{DataType, UInt64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
@@ -22,6 +24,7 @@ use datafusion::prelude::SessionContext;
 pub fn helper_functions() -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(HexId::default()),
+        ScalarUDF::from(ByteLength::default()),
         ScalarUDF::from(TextFunction::new("id_problem", id_problem_of)),
         ScalarUDF::from(TextFunction::new("b3_part", b3_part)),
         ScalarUDF::from(TextFunction::new("traceparent_part", traceparent_part)),
@@ -113,6 +116,49 @@ impl ScalarUDFImpl for HexId {
             other => return exec_err!("hex_id takes a binary id or a uint64 span id, not {other}"),
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// `byte_length(id) -> bigint`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ByteLength {
+    signature: Signature,
+}
+
+impl Default for ByteLength {
+    fn default() -> Self {
+        ByteLength { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for ByteLength {
+    fn name(&self) -> &str {
+        "byte_length"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let Some(input) = args.args.into_iter().next() else { return exec_err!("byte_length takes one argument") };
+        let array = input.into_array(rows)?;
+        let binary = match array.data_type() {
+            DataType::Binary => array,
+            DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) | DataType::Null => {
+                arrow::compute::cast(&array, &DataType::Binary)?
+            }
+            other => return exec_err!("byte_length takes a binary id, not {other}"),
+        };
+        let ids = binary.as_binary::<i32>();
+        let lengths: Int64Array =
+            (0..ids.len()).map(|row| ids.is_valid(row).then(|| ids.value(row).len() as i64)).collect();
+        Ok(ColumnarValue::Array(Arc::new(lengths) as ArrayRef))
     }
 }
 
@@ -322,6 +368,24 @@ mod tests {
                 None
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn byte_length_counts_the_bytes_of_binary_ids() {
+        let context = SessionContext::new();
+        register_udfs(&context);
+        let sql = "SELECT byte_length(X'00ff10'), byte_length(X''), \
+                   byte_length(arrow_cast(X'0102030405060708', 'BinaryView')), byte_length(CAST(NULL AS BYTEA))";
+        let batches = context.sql(sql).await.unwrap().collect().await.unwrap();
+        let row: Vec<Option<i64>> = batches[0]
+            .columns()
+            .iter()
+            .map(|column| {
+                let lengths = column.as_primitive::<arrow::datatypes::Int64Type>();
+                lengths.is_valid(0).then(|| lengths.value(0))
+            })
+            .collect();
+        assert_eq!(row, [Some(3), Some(0), Some(8), None]);
     }
 
     #[test]

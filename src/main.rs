@@ -77,11 +77,13 @@ fn main() -> std::process::ExitCode {
         }
         Command::Check(args) => {
             allocator::keep_freed_memory();
+            allocator::no_transparent_huge_pages();
             check::run_check(args)
         }
         Command::Sql(args) => check::run_sql(args),
         Command::Report(args) => {
             allocator::keep_freed_memory();
+            allocator::no_transparent_huge_pages();
             report::run(args)
         }
         Command::Import(args) => {
@@ -104,6 +106,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Bench { bench: BenchCommand::Check(args) } => {
             allocator::keep_freed_memory();
+            allocator::no_transparent_huge_pages();
             bench_check::run(args)
         }
         Command::Bench { bench: BenchCommand::Web(args) } => bench_web::run(args),

@@ -30,11 +30,11 @@ pub fn return_freed_memory_after(delay: std::time::Duration) {
 }
 
 /// For the analysis commands (check, report, bench check): no transparent huge pages for this
-/// process. mimalloc asks for them (`madvise(MADV_HUGEPAGE)`) on its arenas, and where the system
-/// leaves THP to `madvise` (as on the development machine), each fault of a fresh 2 MiB page may
-/// compact memory first. On 10M spans at 8 GiB (three interleaved pairs of `tracegap bench
-/// check`), views and checks took 15.9 to 16.9 s without them against 18.2 to 19.6 s with them,
-/// system time 5.9 to 6.1 s against 9.2 to 10.0 s, and peak RSS 6.4 against 7.0 GiB.
+/// process. mimalloc asks for them (`madvise(MADV_HUGEPAGE)`) on its arenas, and a fresh 2 MiB
+/// page is faulted in and zeroed whole, used in full or not. On 10M spans at 8 GiB (four
+/// interleaved pairs of `tracegap bench check`, docs/benchmarks.md, session 16): system time 5.9
+/// to 6.3 s without them against 9.3 to 16.5 s with them, peak RSS 0.5 to 0.9 GiB lower, views
+/// and checks 0 to 1.4 s faster.
 pub fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     disable_transparent_huge_pages();

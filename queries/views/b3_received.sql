@@ -1,6 +1,6 @@
 -- materialize
--- (about one span in a hundred: `broken_b3` reads these spans in eight places; kept in memory, its
--- header parsing runs over them, not over every span eight times)
+-- (one span in 65 on the generated corpus: `broken_b3` reads these spans in eight places; kept in
+-- memory, its header parsing runs over them, not over every span eight times)
 -- The spans that recorded B3 headers, with the single `b3` header taken apart: its parts win over
 -- the multi-header form when it is well-formed.
 SELECT trace_id, span_id, parent_span_id, service_name, name, start_time, header_b3, header_x_b3_traceid,

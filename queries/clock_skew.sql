@@ -14,21 +14,17 @@ fix = "Synchronise clocks (chrony, NTP); the trace is still usable: backends suc
 -- parent id also names a span on the child's host, or a SERVER half. (Looking that up for every
 -- span, with a DISTINCT over all spans each, took most of this check's time.)
 WITH outside AS (
-  SELECT c.trace_id, c.span_id, c.service_name AS service, c.name AS span_name, c.start_time AS time,
-         c.parent_span_id, c.host, p.kind AS parent_kind,
-         'child on host ' || c.host || ' lies outside its parent on host ' || p.host || '; estimated skew ' ||
-           CAST((CASE WHEN c.duration_nano <= p.duration_nano
-                      THEN CAST(p.start_time AS BIGINT) + (p.duration_nano - c.duration_nano) / 2 - CAST(c.start_time AS BIGINT)
-                      ELSE CAST(p.start_time AS BIGINT) - CAST(c.start_time AS BIGINT) END) / 1000 AS VARCHAR) || ' µs'
+  SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
+         parent_span_id, host, parent_kind,
+         'child on host ' || host || ' lies outside its parent on host ' || parent_host || '; estimated skew ' ||
+           CAST((CASE WHEN duration_nano <= parent_duration_nano
+                      THEN CAST(parent_start_time AS BIGINT) + (parent_duration_nano - duration_nano) / 2 - CAST(start_time AS BIGINT)
+                      ELSE CAST(parent_start_time AS BIGINT) - CAST(start_time AS BIGINT) END) / 1000 AS VARCHAR) || ' µs'
            AS explanation,
-         p.span_id AS related_span_id
-  FROM span_processes c
-  JOIN span_processes p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-  WHERE c.host IS NOT NULL AND p.host IS NOT NULL AND c.host <> p.host
-    AND c.kind NOT IN ('PRODUCER', 'CONSUMER') AND p.kind NOT IN ('PRODUCER')
-    -- A parent without a duration (Zipkin's incomplete spans) has no known end.
-    AND p.duration_nano <> 0
-    AND (c.start_time < p.start_time OR c.end_time > p.end_time)
+         parent_span_id AS related_span_id
+  FROM children_outside_parent
+  WHERE host IS NOT NULL AND parent_host IS NOT NULL AND host <> parent_host
+    AND (start_time < parent_start_time OR end_time > parent_end_time)
 ),
 -- Under Zipkin's shared spans a parent id names the client and the server: the child's parent
 -- is the one on its own host, else the server half, whose process the child's work continues.

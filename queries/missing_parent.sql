@@ -44,9 +44,11 @@ counted_roots AS (
   SELECT s.trace_id, s.span_id, service_name, name, kind, start_time, gts_global_tx_id, db_system, peer_service,
          server_address, rpc_system, messaging_system, header_traceparent, header_b3, header_x_b3_traceid,
          header_x_b3_spanid, r.root_count, r.first_root_start_nano
-  FROM spans s
+  -- (The narrow table first: DataFusion builds its hash table from the left side, and the roots'
+  -- ids take less to build than the roots' seventeen columns.)
+  FROM trace_roots r
   -- (A span without an id is a root of its own: no parent can name it.)
-  JOIN trace_roots r ON (r.trace_id IS NOT DISTINCT FROM s.trace_id) AND (r.span_id IS NOT DISTINCT FROM s.span_id)
+  JOIN spans s ON (r.trace_id IS NOT DISTINCT FROM s.trace_id) AND (r.span_id IS NOT DISTINCT FROM s.span_id)
   WHERE s.parent_span_id IS NULL AND s.trace_id IS NOT NULL
 ),
 global_transactions AS (
@@ -99,9 +101,11 @@ evidence AS (
          END AS roots_reason,
          coalesce(h.caller_trace_id, o.origin_trace_id) AS related_trace_id,
          h.caller_span_id AS related_span_id
-  FROM counted_roots r
-  LEFT JOIN callee_halves h ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id
-  LEFT JOIN transaction_origins o ON o.gts_global_tx_id = r.gts_global_tx_id AND o.trace_id = r.trace_id
+  -- (The few GTS origins and callee halves are the hash tables, not the millions of roots: on 10M
+  -- spans this check went from 1.92-2.11 s to 1.74-1.75 s.)
+  FROM transaction_origins o
+  RIGHT JOIN (callee_halves h RIGHT JOIN counted_roots r ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id)
+    ON o.gts_global_tx_id = r.gts_global_tx_id AND o.trace_id = r.trace_id
 )
 SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
        concat_ws('; ', headers_reason, client_reason, callee_reason, transaction_reason, roots_reason) AS explanation,

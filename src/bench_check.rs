@@ -112,6 +112,10 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut steps = Vec::new();
         let in_memory = if args.read_files { None } else { Some(keep_spans_in_memory(&analysis, &catalog).await?) };
+        // As `check` does.
+        if !in_memory.as_ref().is_some_and(|cache| cache.is_active()) {
+            crate::allocator::return_freed_memory_when_memory_bound();
+        }
         if let Some(cache) = &in_memory {
             steps.push(Step {
                 name: "spans in memory".to_owned(),

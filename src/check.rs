@@ -153,7 +153,10 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
-        let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
+        let in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
+        if !in_memory.is_active() {
+            crate::allocator::return_freed_memory_when_memory_bound();
+        }
         let findings = run_checks(&analysis, &catalog).await?;
         let summary = completeness(&analysis, &findings).await?;
         anyhow::Ok((findings, summary))

@@ -83,7 +83,8 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         snapshot.findings.len(),
         cold.as_secs_f64()
     );
-    let traces: Vec<String> = snapshot.findings.iter().filter_map(|f| f.trace_id.clone()).take(args.requests).collect();
+    let traces: Vec<String> =
+        snapshot.findings.iter().filter_map(|f| f.trace_id.as_deref().map(str::to_owned)).take(args.requests).collect();
     let edge = snapshot.completeness.edges.iter().max_by_key(|edge| edge.dropped);
     let pages = snapshot.findings.len().div_ceil(50).max(1);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

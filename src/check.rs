@@ -166,9 +166,9 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Format::Json => {
             let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
             for finding in &findings {
-                *by_check.entry(finding.check.as_str()).or_default() += 1;
+                *by_check.entry(&*finding.check).or_default() += 1;
             }
-            let json = serde_json::json!({"summary": {
+            let summary = serde_json::json!({
                 "judged_traces": summary.judged_traces,
                 "pending_traces": summary.pending_traces,
                 "broken_traces": summary.broken_traces,
@@ -178,11 +178,17 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "by_root_operation": summary.by_root_operation,
                 "by_minute": summary.by_minute,
                 "edges": summary.edges,
-            }, "findings": findings, "checks": checks.iter().map(|check| serde_json::json!({
-                "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
-                "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
-            })).collect::<Vec<_>>()});
-            print_out(&format!("{json:#}\n"));
+            });
+            let checks = checks
+                .iter()
+                .map(|check| {
+                    serde_json::json!({
+                        "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
+                        "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
+                    })
+                })
+                .collect();
+            write_json_report(&JsonReport { checks, findings: &findings, summary })?;
         }
     }
     if let Some(threshold) = args.fail_under
@@ -236,7 +242,7 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
             );
         }
     }
-    let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| &*f.check).collect();
     for check in checks.iter().filter(|c| found.contains(c.id.as_str())) {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}: {}. {}", check.id, check.title, check.meaning);
@@ -263,6 +269,29 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
 }
 
 /// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
+/// `tracegap check --format json`: keys in alphabetical order. The findings are written one by
+/// one, not first built as one JSON value: on 100M spans they are millions.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    checks: Vec<serde_json::Value>,
+    findings: &'a [Finding],
+    summary: serde_json::Value,
+}
+
+fn write_json_report(report: &JsonReport) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, report)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        // A reader that stopped early (`| head`) is not an error of the analysis.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the JSON report to stdout"),
+    }
+}
+
 fn print_out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

@@ -25,7 +25,7 @@ async fn finding_keys(data: &Path) -> BTreeSet<Key> {
         .await
         .unwrap()
         .into_iter()
-        .map(|f| (f.check, f.trace_id.unwrap_or_default(), f.span_id.unwrap_or_default()))
+        .map(|f| (f.check.to_string(), f.trace_id.unwrap_or_default().into(), f.span_id.unwrap_or_default().into()))
         .collect()
 }
 

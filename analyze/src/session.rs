@@ -4,7 +4,8 @@
 //! Tables and views registered:
 //! - `all_spans`: every span file (`<data>/spans/`, hive partitions `date`, `hour`);
 //! - `window_spans`: the spans that started in the window (partitions outside it are pruned);
-//! - `pending_traces`: traces whose newest span arrived less than the settle time ago;
+//! - `pending_traces`: traces whose newest span arrived less than the settle time ago (found once,
+//!   when the analysis opens, and kept in memory);
 //! - `spans`: the spans of judged traces: what the checks read.
 
 use std::num::NonZeroUsize;
@@ -185,33 +186,49 @@ impl Analysis {
             window.push(format!("CAST(start_time AS BIGINT) < {until}"));
             window.push(format!("date <= '{}'", date_of(until)));
         }
-        let pending = match self.options.settle {
-            Some(settle) => format!(
-                "SELECT trace_id FROM window_spans GROUP BY trace_id \
-                 HAVING max(CAST(receive_time AS BIGINT)) > {}",
-                self.options.now_nano - settle.as_nanos() as i64
-            ),
-            None => "SELECT trace_id FROM window_spans WHERE FALSE".to_owned(),
+        let window = window.join(" AND ");
+        self.execute(&format!("CREATE VIEW window_spans AS SELECT * FROM all_spans WHERE {window}")).await?;
+        self.execute(&format!(
+            "CREATE VIEW settings AS SELECT CAST({} AS BIGINT) AS premature_end_tolerance_nano",
+            self.options.premature_end_tolerance.as_nanos()
+        ))
+        .await?;
+        let Some(settle) = self.options.settle else {
+            // Batch analysis: every trace is judged.
+            self.execute("CREATE VIEW pending_traces AS SELECT trace_id FROM window_spans WHERE FALSE").await?;
+            return self.execute("CREATE VIEW spans AS SELECT * FROM window_spans").await;
         };
-        for statement in [
-            format!("CREATE VIEW window_spans AS SELECT * FROM all_spans WHERE {}", window.join(" AND ")),
-            format!("CREATE VIEW pending_traces AS {pending}"),
-            format!(
-                "CREATE VIEW settings AS SELECT CAST({} AS BIGINT) AS premature_end_tolerance_nano",
-                self.options.premature_end_tolerance.as_nanos()
+        // The pending traces are found once, now, and kept: a trace is pending when one of its
+        // spans arrived after the settle threshold, so a filter on one column finds them without
+        // grouping every span by trace. The spans that arrived after `now` are left out too, so
+        // that every query of the analysis sees the same traces, however long it runs. (As a view
+        // joined into `spans`, the pending traces cost `tracegap check` on 10M spans a grouping
+        // and a hash table of every span in every query: the in-memory copy took 12.4 s instead of
+        // 2.7 s, and 10.4 GB.)
+        let (now, threshold) = (self.options.now_nano, self.options.now_nano - settle.as_nanos() as i64);
+        let pending_query = format!(
+            "SELECT DISTINCT trace_id FROM window_spans \
+             WHERE trace_id IS NOT NULL AND CAST(receive_time AS BIGINT) > {threshold}"
+        );
+        let frame = self.context.sql(&pending_query).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let pending = self.collect(&pending_query).await?;
+        let any_pending = pending.iter().any(|batch| batch.num_rows() > 0);
+        self.context.register_table("pending_traces", Arc::new(MemTable::try_new(schema, vec![pending])?))?;
+        let arrived = format!("(receive_time IS NULL OR CAST(receive_time AS BIGINT) <= {now})");
+        self.execute(&match any_pending {
+            // The pending traces are the small side: the hash table is theirs, not every span's.
+            true => format!(
+                "CREATE VIEW spans AS SELECT w.* FROM window_spans w \
+                 LEFT ANTI JOIN pending_traces pending ON pending.trace_id = w.trace_id WHERE {arrived}"
             ),
-            // An explicit anti join rather than `NOT IN (subquery)`: Ballista's plan codec cannot
-            // carry decorrelated subqueries, and without settling no join is needed at all.
-            match self.options.settle {
-                Some(_) => "CREATE VIEW spans AS SELECT w.* FROM window_spans w \
-                            LEFT JOIN pending_traces pending ON pending.trace_id = w.trace_id \
-                            WHERE pending.trace_id IS NULL"
-                    .to_owned(),
-                None => "CREATE VIEW spans AS SELECT * FROM window_spans".to_owned(),
-            },
-        ] {
-            self.context.sql(&statement).await?.collect().await?;
-        }
+            false => format!("CREATE VIEW spans AS SELECT * FROM window_spans WHERE {arrived}"),
+        })
+        .await
+    }
+
+    async fn execute(&self, statement: &str) -> Result<(), AnalyzeError> {
+        self.context.sql(statement).await?.collect().await?;
         Ok(())
     }
 }

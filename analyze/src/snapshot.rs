@@ -70,7 +70,7 @@ impl Snapshot {
         catalog
             .checks
             .iter()
-            .map(|check| (check.id.clone(), self.findings.iter().filter(|f| f.check == check.id).count()))
+            .map(|check| (check.id.clone(), self.findings.iter().filter(|f| *f.check == *check.id).count()))
             .collect()
     }
 }

@@ -207,7 +207,7 @@ async fn completeness_counts_each_trace_once_and_every_broken_trace() {
             ids.as_any().downcast_ref::<arrow::array::StringArray>().unwrap(),
         );
         for row in 0..batch.num_rows() {
-            let id = ids.value(row).to_owned();
+            let id: Box<str> = Box::from(ids.value(row));
             let entry = per_service.entry(services.value(row).to_owned()).or_default();
             entry.0 += 1;
             entry.1 += i64::from(broken.contains(&id));

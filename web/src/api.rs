@@ -88,7 +88,7 @@ pub fn overview_json(computed: &Computed, catalog_checks: &[Check], ingest: Opti
     let by_check: Vec<Value> = catalog_checks
         .iter()
         .map(|check| {
-            let count = snapshot.findings.iter().filter(|f| f.check == check.id).count();
+            let count = snapshot.findings.iter().filter(|f| *f.check == *check.id).count();
             json!({"check": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break, "findings": count})
         })
         .collect();
@@ -157,7 +157,7 @@ pub fn filter_findings<'a>(
 ) -> Vec<&'a Finding> {
     findings
         .iter()
-        .filter(|f| check.is_none_or(|check| f.check == check))
+        .filter(|f| check.is_none_or(|check| &*f.check == check))
         .filter(|f| service.is_none_or(|service| f.service.as_deref() == Some(service)))
         .filter(|f| trace_id.is_none_or(|trace| f.trace_id.as_deref() == Some(trace)))
         .filter(|f| from.is_none_or(|from| f.time_nano.is_some_and(|t| t >= from)))
@@ -218,15 +218,15 @@ pub fn trace_json(computed: &Computed, catalog: &[Check], spans: TraceSpans) -> 
         if finding.trace_id.as_deref() == Some(trace_id.as_str())
             && let Some(other) = finding.related_trace_id.as_deref().filter(|other| *other != trace_id)
         {
-            related.entry(other.to_owned()).or_default().insert(finding.check.clone());
+            related.entry(other.to_owned()).or_default().insert(finding.check.to_string());
         }
         if finding.related_trace_id.as_deref() == Some(trace_id.as_str())
             && let Some(other) = finding.trace_id.as_deref().filter(|other| *other != trace_id)
         {
-            related.entry(other.to_owned()).or_default().insert(finding.check.clone());
+            related.entry(other.to_owned()).or_default().insert(finding.check.to_string());
         }
     }
-    let found: BTreeSet<&str> = findings.iter().map(|f| f.check.as_str()).collect();
+    let found: BTreeSet<&str> = findings.iter().map(|f| &*f.check).collect();
     let checks: Vec<&Check> = catalog.iter().filter(|check| found.contains(check.id.as_str())).collect();
     Ok(json!({
         "trace_id": trace_id,

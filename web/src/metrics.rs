@@ -81,7 +81,7 @@ pub fn render(computed: &Computed, check_ids: &[&str], ingest: Option<IngestFigu
     let _ = writeln!(out, "tracegap_pending_traces{{window=\"{window}\"}} {}", summary.pending_traces);
     family(&mut out, "tracegap_findings", "gauge", "Findings per check in the window.");
     for id in check_ids {
-        let count = snapshot.findings.iter().filter(|f| f.check == *id).count();
+        let count = snapshot.findings.iter().filter(|f| *f.check == **id).count();
         let _ = writeln!(out, "tracegap_findings{{window=\"{window}\",check=\"{}\"}} {count}", label_value(id));
     }
     family(&mut out, "tracegap_edge_calls", "gauge", "Calls along a service edge in the window, by outcome.");

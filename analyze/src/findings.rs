@@ -15,7 +15,7 @@ use crate::session::Analysis;
 ///
 /// Held compactly: on 100M spans a run has millions of them. The check's id is shared by its
 /// findings, text is boxed to its length, and the RFC 3339 time is written only when serialised
-/// (152 bytes inline instead of 240, about 370 bytes with the text instead of 510).
+/// (152 bytes inline instead of 240, and two allocations fewer per finding).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// The check that found it.

@@ -21,6 +21,9 @@ SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time
        NULL AS related_trace_id, parent_span_id AS related_span_id
 FROM children_outside_parent
 CROSS JOIN settings
+-- A SERVER child, or one whose parent is marked remote, was called over the network (a browser,
+-- an uninstrumented client): not synchronous work inside the parent. (The view leaves out
+-- messaging, and parents without a duration.)
 WHERE process = parent_process AND kind <> 'SERVER'
   AND NOT coalesce(parent_is_remote, false)
   AND NOT has_links

@@ -1,6 +1,6 @@
 -- materialize
--- (a few children per thousand: `premature_end` and `clock_skew` both judge these pairs, and one
--- join of every span to its parent replaces one in each check)
+-- (1.4% of the spans of the generated corpus: `premature_end` and `clock_skew` both judge these
+-- pairs, and one join of every span to its parent replaces one in each check)
 -- The children whose time lies outside their parent's: starting before it, ending after it, or
 -- starting after it ended, with the parent's name, kind, times, host and process. Messaging
 -- (PRODUCER parents, PRODUCER and CONSUMER children) and parents without a duration (Zipkin's

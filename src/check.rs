@@ -268,7 +268,6 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
     print_out(&out);
 }
 
-/// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
 /// `tracegap check --format json`: keys in alphabetical order. The findings are written one by
 /// one, not first built as one JSON value: on 100M spans they are millions.
 #[derive(serde::Serialize)]
@@ -292,6 +291,7 @@ fn write_json_report(report: &JsonReport) -> anyhow::Result<()> {
     }
 }
 
+/// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
 fn print_out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

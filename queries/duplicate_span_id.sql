@@ -11,14 +11,10 @@ causes = [
 ]
 fix = "Use the SDK's random id generator; make exports idempotent or deduplicate in the collector; with B3, let only Zipkin-style instrumentation share ids, and mark such spans SERVER and CLIENT."
 */
--- Span ids are random 64-bit numbers: grouping by the id alone (a plain integer key, fast) leaves
--- few candidates, and only those are grouped by trace.
-WITH repeated_ids AS (
-  SELECT span_id FROM spans WHERE span_id IS NOT NULL GROUP BY span_id HAVING count(*) > 1
-),
-duplicates AS (
+-- Only the spans whose id is used more than once (`repeated_span_ids`) are grouped by trace.
+WITH duplicates AS (
   SELECT s.trace_id, s.span_id, count(*) AS copies, min(s.start_time) AS first_start
-  FROM spans s JOIN repeated_ids r ON r.span_id = s.span_id
+  FROM spans s JOIN repeated_span_ids r ON r.span_id = s.span_id
   WHERE s.trace_id IS NOT NULL
   GROUP BY s.trace_id, s.span_id
   HAVING count(*) > 1

@@ -148,8 +148,13 @@ pub async fn register_views(analysis: &Analysis, views: &[View]) -> Result<(), A
             // Once, now, instead of once per reader.
             let started = std::time::Instant::now();
             let frame = analysis.context().table(view.name.as_str()).await.map_err(failed)?;
-            let schema = Arc::new(frame.schema().as_arrow().clone());
             let batches = analysis.collect(&format!("SELECT * FROM {}", view.name)).await.map_err(failed)?;
+            // The batches' own schema where there are any: the planned one can declare a column
+            // non-nullable (`coalesce(x, false)`) that the executed plan marks nullable.
+            let schema = match batches.first() {
+                Some(batch) => batch.schema(),
+                None => Arc::new(frame.schema().as_arrow().clone()),
+            };
             analysis.context().deregister_table(view.name.as_str()).map_err(failed)?;
             let table = MemTable::try_new(schema, vec![batches]).map_err(failed)?;
             analysis.context().register_table(view.name.as_str(), Arc::new(table)).map_err(failed)?;

@@ -103,6 +103,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
     let options = AnalysisOptions {
         memory_limit: args.memory_limit,
         premature_end_tolerance: args.premature_end_tolerance,
+        when_spans_do_not_fit: Some(crate::allocator::return_freed_memory_when_memory_bound),
         ..AnalysisOptions::batch(&args.data_directory)
     };
     let spans_directory = args.data_directory.join(SPANS_DIRECTORY);
@@ -112,8 +113,8 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut steps = Vec::new();
         let in_memory = if args.read_files { None } else { Some(keep_spans_in_memory(&analysis, &catalog).await?) };
-        // As `check` does.
-        if !in_memory.as_ref().is_some_and(|cache| cache.is_active()) {
+        // As `check` does when the spans do not fit (`when_spans_do_not_fit` covers that case).
+        if args.read_files {
             crate::allocator::return_freed_memory_when_memory_bound();
         }
         if let Some(cache) = &in_memory {

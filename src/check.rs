@@ -69,6 +69,7 @@ impl SourceArgs {
             now_nano: now,
             memory_limit: self.memory_limit,
             premature_end_tolerance: self.premature_end_tolerance,
+            when_spans_do_not_fit: Some(crate::allocator::return_freed_memory_when_memory_bound),
         }
     }
 }
@@ -153,10 +154,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
-        let in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
-        if !in_memory.is_active() {
-            crate::allocator::return_freed_memory_when_memory_bound();
-        }
+        let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
         let findings = run_checks(&analysis, &catalog).await?;
         let summary = completeness(&analysis, &findings).await?;
         anyhow::Ok((findings, summary))

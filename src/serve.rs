@@ -105,6 +105,7 @@ impl WebArgs {
         let mut options = AnalysisOptions::batch(data_directory);
         options.settle = Some(settle);
         options.memory_limit = self.memory_limit;
+        options.when_spans_do_not_fit = Some(crate::allocator::return_freed_memory_when_memory_bound);
         let config = WebConfig {
             default_window: Window::Last(self.window),
             metrics_window: Window::Last(self.metrics_window),

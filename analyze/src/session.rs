@@ -53,6 +53,10 @@ pub struct AnalysisOptions {
     pub memory_limit: usize,
     /// How far a synchronous child may outlast its parent before `premature_end` reports it.
     pub premature_end_tolerance: Duration,
+    /// Called once an analysis learns that its spans do not fit in memory and its checks will read
+    /// the files: the run is then bound by its memory limit rather than its speed (the binary
+    /// makes its allocator give freed memory back sooner).
+    pub when_spans_do_not_fit: Option<fn()>,
 }
 
 impl AnalysisOptions {
@@ -66,6 +70,7 @@ impl AnalysisOptions {
             now_nano: now_nano(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
             premature_end_tolerance: Duration::from_millis(1),
+            when_spans_do_not_fit: None,
         }
     }
 }

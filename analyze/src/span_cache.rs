@@ -247,6 +247,9 @@ pub async fn keep_spans_in_memory_up_to(
             seconds = started.elapsed().as_secs_f64(),
             "spans do not fit in memory; checks read files"
         );
+        if let Some(hook) = analysis.options().when_spans_do_not_fit {
+            hook();
+        }
         return Ok(inactive(columns));
     }
     let copy = ColumnCopy { table: MemTable::try_new(schema, partitions)?, _reservations: reservations };

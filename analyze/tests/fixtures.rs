@@ -277,3 +277,29 @@ async fn completeness_counts_each_trace_once_and_every_broken_trace() {
         summary.by_service.iter().map(|row| (row.key.clone(), (row.traces, row.broken))).collect();
     assert_eq!(by_service, per_service);
 }
+
+/// How many times [`count_spans_not_fitting`] was called.
+static SPANS_NOT_FITTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_spans_not_fitting() {
+    SPANS_NOT_FITTING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// An analysis tells the binary, through `when_spans_do_not_fit`, that its spans do not fit
+/// under the memory limit, before its checks run, whichever command took it (`check`, or a
+/// snapshot for `report` and the dashboard); spans that fit say nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_analysis_says_when_its_spans_do_not_fit() {
+    let data = tempfile::tempdir().unwrap();
+    import(&fixtures().join("orphaned_span.json"), data.path());
+    let catalog = load_catalog(None).unwrap();
+    let options =
+        AnalysisOptions { when_spans_do_not_fit: Some(count_spans_not_fitting), ..AnalysisOptions::batch(data.path()) };
+    let calls = || SPANS_NOT_FITTING.load(std::sync::atomic::Ordering::SeqCst);
+    let (snapshot, analysis) = tracegap_analyze::take_snapshot(options, &catalog).await.unwrap();
+    assert!(!snapshot.findings.is_empty());
+    assert_eq!(calls(), 0, "the fixture fits in the default limit");
+    let in_memory = keep_spans_in_memory_up_to(&analysis, &catalog, 1024).await.unwrap();
+    assert!(!in_memory.is_active());
+    assert_eq!(calls(), 1);
+}

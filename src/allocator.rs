@@ -65,6 +65,8 @@ fn disable_transparent_huge_pages() {
 /// of `tracegap bench check`, docs/benchmarks.md, session 17): peak RSS 2.68 GiB kept, 1.99 GiB
 /// given back after 100 ms, 1.74 GiB at once; views and checks 27.3 s, 31.7 s and 37.2 s. When the
 /// spans fit, memory stays kept: under 8 GiB, giving it back after 100 ms cost 2 s of 13.2 s.
+/// The analysis calls it (`AnalysisOptions::when_spans_do_not_fit`) once it knows, in `check`,
+/// `report`, `serve` and `bench check` alike.
 pub fn return_freed_memory_when_memory_bound() {
     return_freed_memory_after(std::time::Duration::from_millis(100));
 }

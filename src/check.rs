@@ -154,6 +154,7 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let (findings, summary) = runtime()?.block_on(async {
         let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+        // Held until the findings and completeness are computed; dropping it frees the copy.
         let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
         let findings = run_checks(&analysis, &catalog).await?;
         let summary = completeness(&analysis, &findings).await?;

@@ -6,16 +6,31 @@
 //! it planned again with sort-merge joins, in a session that shares the same tables and memory
 //! pool. The analysis of a large data directory under a small `--memory-limit` then completes,
 //! spilling, instead of failing.
+//!
+//! Under a small limit the sort-merge plan can still run out: its sorts fill their share of the
+//! pool, and a sort whose input fitted there merges its sorted batches in memory, growing a
+//! reservation that cannot spill; with several sorts doing so at once, one fails (on 10M spans
+//! under 256 MiB, `calls_without_callee` failed so). The query then runs a third time with a
+//! part of the pool, in proportion to the limit, reserved for each sort's merge before it buffers
+//! anything ([`MERGE_SHARE_OF_LIMIT`]): each sort buffers less, spills sooner, and its merge starts
+//! with the memory it needs.
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::owned_batches::OwnAggregateOutput;
+
+/// On the third run, the part of the memory limit each sort reserves for its merge: one eighth.
+/// On 10M spans under 256 MiB, 32 MiB let `calls_without_callee` complete where DataFusion's
+/// default, 10 MiB, did not; under a pool of 8 MiB, 1 MiB let a join of four inputs complete
+/// where the default could not even be reserved.
+pub const MERGE_SHARE_OF_LIMIT: usize = 8;
 
 /// The result of a query, and how it ran.
 #[derive(Debug)]
@@ -42,11 +57,48 @@ pub async fn collect_within_memory(
                 error = %error.find_root(),
                 "out of memory with hash joins: the query runs again with sort-merge joins, which spill"
             );
-            let batches = collect(&sort_merge_joins(context, local), sql).await?;
+            let batches = match collect(&sort_merge_joins(context, local, None), sql).await {
+                Err(error) if is_out_of_memory(&error) => collect_reserving_merges(context, sql, local, error).await?,
+                collected => collected?,
+            };
             Ok(Collected { batches, replanned: true })
         }
         Err(error) => Err(error),
     }
+}
+
+/// The third run (see the module documentation), when the memory limit is known and its share
+/// differs from the reservation that failed; otherwise `error` stands. Under a limit of a few
+/// MiB the share is smaller than DataFusion's default, which then could not be reserved at all.
+async fn collect_reserving_merges(
+    context: &SessionContext,
+    sql: &str,
+    local: bool,
+    error: DataFusionError,
+) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let MemoryLimit::Finite(limit) = context.runtime_env().memory_pool.memory_limit() else {
+        return Err(error);
+    };
+    let reservation = limit / MERGE_SHARE_OF_LIMIT;
+    if reservation == context.state().config().options().execution.sort_spill_reservation_bytes {
+        return Err(error);
+    }
+    tracing::info!(
+        error = %error.find_root(),
+        merge_reservation = reservation,
+        "out of memory with sort-merge joins: the query runs again with more memory reserved for each sort's merge"
+    );
+    collect(&sort_merge_joins(context, local, Some(reservation)), sql).await.map_err(|error| {
+        if is_out_of_memory(&error) {
+            DataFusionError::ResourcesExhausted(format!(
+                "the query does not fit in the memory limit of {limit} bytes, neither with hash joins nor with \
+                 sort-merge joins that spill; raise the memory limit. Last attempt: {}",
+                error.find_root()
+            ))
+        } else {
+            error
+        }
+    })
 }
 
 /// Runs `sql` and collects its result. With `TRACEGAP_LOG=tracegap_analyze=trace`, the executed
@@ -76,10 +128,14 @@ fn prefers_hash_join(context: &SessionContext) -> bool {
 
 /// A session over the same catalogue, functions and runtime (memory pool, spill directory) that
 /// plans equi-joins as sort-merge joins, and when `local`, copies aggregation results that are
-/// slices of larger batches before they reach the sorts.
-fn sort_merge_joins(context: &SessionContext, local: bool) -> SessionContext {
+/// slices of larger batches before they reach the sorts. `merge_reservation`: what each sort
+/// reserves for its merge, when not the session's.
+fn sort_merge_joins(context: &SessionContext, local: bool, merge_reservation: Option<usize>) -> SessionContext {
     let mut state = context.state();
     let options = state.config_mut().options_mut();
+    if let Some(bytes) = merge_reservation {
+        options.execution.sort_spill_reservation_bytes = bytes;
+    }
     options.optimizer.prefer_hash_join = false;
     // DataFusion plans a sort-merge join only over repartitioned inputs, so at least two
     // partitions even on one core.
@@ -152,5 +208,38 @@ mod tests {
         let error =
             collect_within_memory(&context, "SELECT * FROM no_such_table", true).await.expect_err("unknown table");
         assert!(!is_out_of_memory(&error));
+    }
+
+    /// Four inputs joined: under sort-merge joins, eight sorts at once.
+    const FOUR_INPUTS: &str = "SELECT count(*) AS matched FROM \
+        (SELECT value AS k, repeat('x', 40) AS pad FROM generate_series(1, 300000)) a \
+        JOIN (SELECT value AS k, repeat('y', 40) AS pad FROM generate_series(1, 300000)) b ON a.k = b.k \
+        LEFT JOIN (SELECT value AS k, repeat('z', 40) AS pad FROM generate_series(1, 300000)) c ON c.k = a.k \
+        LEFT ANTI JOIN (SELECT value * 2 AS k FROM generate_series(1, 300000)) d ON d.k = a.k";
+
+    #[tokio::test]
+    async fn sorts_that_run_out_run_again_with_their_merges_reserved() {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(8 << 20)))
+            .build_arc()
+            .expect("runtime");
+        let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+        let error = collect(&sort_merge_joins(&context, true, None), FOUR_INPUTS).await.expect_err("sort-merge alone");
+        assert!(is_out_of_memory(&error), "{error}");
+        let collected = collect_within_memory(&context, FOUR_INPUTS, true).await.expect("third run");
+        assert!(collected.replanned);
+        assert_eq!(matched(&collected.batches), 150_000, "the odd keys of 1..=300000");
+    }
+
+    #[tokio::test]
+    async fn a_query_that_never_fits_says_to_raise_the_limit() {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(1 << 20)))
+            .build_arc()
+            .expect("runtime");
+        let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+        let error = collect_within_memory(&context, FOUR_INPUTS, true).await.expect_err("1 MiB");
+        assert!(is_out_of_memory(&error), "{error}");
+        assert!(error.to_string().contains("raise the memory limit"), "{error}");
     }
 }

@@ -10,10 +10,11 @@
 //! Under a small limit the sort-merge plan can still run out: its sorts fill their share of the
 //! pool, and a sort whose input fitted there merges its sorted batches in memory, growing a
 //! reservation that cannot spill; with several sorts doing so at once, one fails (on 10M spans
-//! under 256 MiB, `calls_without_callee` failed so). The query then runs a third time with a
+//! under 256 MiB, `calls_without_callee` failed so). The query then runs again with a
 //! part of the pool, in proportion to the limit, reserved for each sort's merge before it buffers
-//! anything ([`MERGE_SHARE_OF_LIMIT`]): each sort buffers less, spills sooner, and its merge starts
-//! with the memory it needs.
+//! anything ([`MERGE_SHARES_OF_LIMIT`]): each sort buffers less, spills sooner, and its merge starts
+//! with the memory it needs. A query with many sorts at once may need a smaller part, so a smaller
+//! one is tried last.
 
 use std::sync::Arc;
 
@@ -26,11 +27,12 @@ use datafusion::prelude::SessionContext;
 
 use crate::owned_batches::OwnAggregateOutput;
 
-/// On the third run, the part of the memory limit each sort reserves for its merge: one eighth.
-/// On 10M spans under 256 MiB, 32 MiB let `calls_without_callee` complete where DataFusion's
-/// default, 10 MiB, did not; under a pool of 8 MiB, 1 MiB let a join of four inputs complete
+/// On the further runs, the part of the memory limit each sort reserves for its merge: one
+/// eighth, then one thirty-second. On 10M spans under 256 MiB, 32 MiB let `calls_without_callee`
+/// complete where DataFusion's default, 10 MiB, did not; under 128 MiB, `broken_gts` has too many
+/// sorts at once for 16 MiB each. Under a pool of 8 MiB, 1 MiB let a join of four inputs complete
 /// where the default could not even be reserved.
-pub const MERGE_SHARE_OF_LIMIT: usize = 8;
+pub const MERGE_SHARES_OF_LIMIT: [usize; 2] = [8, 32];
 
 /// The result of a query, and how it ran.
 #[derive(Debug)]
@@ -67,38 +69,39 @@ pub async fn collect_within_memory(
     }
 }
 
-/// The third run (see the module documentation), when the memory limit is known and its share
-/// differs from the reservation that failed; otherwise `error` stands. Under a limit of a few
-/// MiB the share is smaller than DataFusion's default, which then could not be reserved at all.
+/// The further runs (see the module documentation), each with one of [`MERGE_SHARES_OF_LIMIT`]
+/// reserved for every sort's merge, when the memory limit is known; until one completes or fails
+/// otherwise than for memory.
 async fn collect_reserving_merges(
     context: &SessionContext,
     sql: &str,
     local: bool,
-    error: DataFusionError,
+    mut error: DataFusionError,
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
     let MemoryLimit::Finite(limit) = context.runtime_env().memory_pool.memory_limit() else {
         return Err(error);
     };
-    let reservation = limit / MERGE_SHARE_OF_LIMIT;
-    if reservation == context.state().config().options().execution.sort_spill_reservation_bytes {
-        return Err(error);
-    }
-    tracing::info!(
-        error = %error.find_root(),
-        merge_reservation = reservation,
-        "out of memory with sort-merge joins: the query runs again with more memory reserved for each sort's merge"
-    );
-    collect(&sort_merge_joins(context, local, Some(reservation)), sql).await.map_err(|error| {
-        if is_out_of_memory(&error) {
-            DataFusionError::ResourcesExhausted(format!(
-                "the query does not fit in the memory limit of {limit} bytes, neither with hash joins nor with \
-                 sort-merge joins that spill; raise the memory limit. Last attempt: {}",
-                error.find_root()
-            ))
-        } else {
-            error
+    let configured = context.state().config().options().execution.sort_spill_reservation_bytes;
+    for share in MERGE_SHARES_OF_LIMIT {
+        let reservation = limit / share;
+        if reservation == configured {
+            continue;
         }
-    })
+        tracing::info!(
+            error = %error.find_root(),
+            merge_reservation = reservation,
+            "out of memory with sort-merge joins: the query runs again with another reservation for each sort's merge"
+        );
+        match collect(&sort_merge_joins(context, local, Some(reservation)), sql).await {
+            Err(failed) if is_out_of_memory(&failed) => error = failed,
+            collected => return collected,
+        }
+    }
+    Err(DataFusionError::ResourcesExhausted(format!(
+        "the query does not fit in the memory limit of {limit} bytes, neither with hash joins nor with \
+         sort-merge joins that spill; raise the memory limit. Last attempt: {}",
+        error.find_root()
+    )))
 }
 
 /// Runs `sql` and collects its result. With `TRACEGAP_LOG=tracegap_analyze=trace`, the executed
@@ -226,7 +229,7 @@ mod tests {
         let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
         let error = collect(&sort_merge_joins(&context, true, None), FOUR_INPUTS).await.expect_err("sort-merge alone");
         assert!(is_out_of_memory(&error), "{error}");
-        let collected = collect_within_memory(&context, FOUR_INPUTS, true).await.expect("third run");
+        let collected = collect_within_memory(&context, FOUR_INPUTS, true).await.expect("a further run");
         assert!(collected.replanned);
         assert_eq!(matched(&collected.batches), 150_000, "the odd keys of 1..=300000");
     }

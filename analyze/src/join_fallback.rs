@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
-use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::execution::memory_pool::{MemoryLimit, human_readable_size};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -98,8 +98,9 @@ async fn collect_reserving_merges(
         }
     }
     Err(DataFusionError::ResourcesExhausted(format!(
-        "the query does not fit in the memory limit of {limit} bytes, neither with hash joins nor with \
-         sort-merge joins that spill; raise the memory limit. Last attempt: {}",
+        "the query does not fit in the memory limit of {}, neither with hash joins nor with sort-merge \
+         joins that spill; raise the memory limit. Last attempt: {}",
+        human_readable_size(limit),
         error.find_root()
     )))
 }
@@ -220,13 +221,17 @@ mod tests {
         LEFT JOIN (SELECT value AS k, repeat('z', 40) AS pad FROM generate_series(1, 300000)) c ON c.k = a.k \
         LEFT ANTI JOIN (SELECT value * 2 AS k FROM generate_series(1, 300000)) d ON d.k = a.k";
 
-    #[tokio::test]
-    async fn sorts_that_run_out_run_again_with_their_merges_reserved() {
+    fn two_partitions_in_a_pool_of(bytes: usize) -> SessionContext {
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(8 << 20)))
+            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
             .build_arc()
             .expect("runtime");
-        let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+        SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime)
+    }
+
+    #[tokio::test]
+    async fn sorts_that_run_out_run_again_with_their_merges_reserved() {
+        let context = two_partitions_in_a_pool_of(8 << 20);
         let error = collect(&sort_merge_joins(&context, true, None), FOUR_INPUTS).await.expect_err("sort-merge alone");
         assert!(is_out_of_memory(&error), "{error}");
         let collected = collect_within_memory(&context, FOUR_INPUTS, true).await.expect("a further run");
@@ -236,11 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_query_that_never_fits_says_to_raise_the_limit() {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(1 << 20)))
-            .build_arc()
-            .expect("runtime");
-        let context = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+        let context = two_partitions_in_a_pool_of(1 << 20);
         let error = collect_within_memory(&context, FOUR_INPUTS, true).await.expect_err("1 MiB");
         assert!(is_out_of_memory(&error), "{error}");
         assert!(error.to_string().contains("raise the memory limit"), "{error}");

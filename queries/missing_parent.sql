@@ -112,6 +112,12 @@ evidence AS (
   FROM transaction_origins o
   RIGHT JOIN (callee_halves h RIGHT JOIN counted_roots r ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id)
     ON o.gts_global_tx_id = r.gts_global_tx_id AND o.trace_id = r.trace_id
+  -- (Only the roots with some evidence get their explanation built: each condition below is the
+  -- one under which a reason above is not null.)
+  WHERE r.header_traceparent IS NOT NULL OR r.header_b3 IS NOT NULL OR r.header_x_b3_traceid IS NOT NULL
+     OR r.header_x_b3_spanid IS NOT NULL OR r.kind IN ('CLIENT', 'PRODUCER') OR h.reason IS NOT NULL
+     OR o.origin_trace_id IS NOT NULL
+     OR (r.root_count > 1 AND CAST(r.start_time AS BIGINT) > r.first_root_start_nano)
 )
 SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
        concat_ws('; ', headers_reason, client_reason, callee_reason, transaction_reason, roots_reason) AS explanation,

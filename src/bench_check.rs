@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
-use tracegap_analyze::completeness::completeness;
+use tracegap_analyze::completeness::{BrokenTraces, completeness_of};
 use tracegap_analyze::findings::{finding_query, register_views, run_check};
 use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
 use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, count_rows};
@@ -144,7 +144,8 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
                 replanned: analysis.replanned_queries() > replanned,
             });
         }
-        let mut findings = Vec::new();
+        // Only the broken traces are kept: on 100M spans the findings take 2 GB.
+        let mut broken = BrokenTraces::default();
         for check in &catalog.checks {
             let (check_started, replanned) = (Instant::now(), analysis.replanned_queries());
             let found = run_check(&analysis, check).await?;
@@ -155,11 +156,11 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
                 findings: Some(found.len() as u64),
                 replanned: analysis.replanned_queries() > replanned,
             });
-            findings.extend(found);
+            broken.add(&found);
         }
         let checks_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
-        completeness(&analysis, &findings).await?;
+        completeness_of(&analysis, &broken).await?;
         let completeness_seconds = started.elapsed().as_secs_f64();
         let span_columns = in_memory.as_ref().filter(|cache| cache.is_active()).map(|cache| cache.columns.clone());
         drop(in_memory);

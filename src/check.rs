@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tracegap_analyze::completeness::{Completeness, completeness};
-use tracegap_analyze::findings::{Finding, register_findings, register_views, run_checks};
+use tracegap_analyze::completeness::{BrokenTraces, Completeness, completeness, completeness_of};
+use tracegap_analyze::findings::{Finding, register_findings, register_views, run_check as run_one_check, run_checks};
 use tracegap_analyze::read_only_sql::query_read_only;
 use tracegap_analyze::session::now_nano;
 use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
 
 use tracegap_ingest::dump_files::DumpFormat;
 
+use crate::check_json::JsonReportWriter;
 use crate::cli_values::{parse_duration, parse_size, parse_time};
 use crate::cluster::open_analysis;
 use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
@@ -152,22 +153,50 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(args.input.queries.as_deref())?;
     let checks = &catalog.checks;
     let (options, _store, input_problems) = prepare_source(&args.input)?;
-    let (findings, summary) = runtime()?.block_on(async {
-        let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
-        // Held until the findings and completeness are computed; dropping it frees the copy.
-        let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
-        let findings = run_checks(&analysis, &catalog).await?;
-        let summary = completeness(&analysis, &findings).await?;
-        anyhow::Ok((findings, summary))
-    })?;
-    match args.format {
-        Format::Table => print_table(&findings, &summary, checks),
+    let summary = match args.format {
+        Format::Table => {
+            let (findings, summary) = runtime()?.block_on(async {
+                let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+                // Held until the findings and completeness are computed; dropping it frees the copy.
+                let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
+                let findings = run_checks(&analysis, &catalog).await?;
+                let summary = completeness(&analysis, &findings).await?;
+                anyhow::Ok((findings, summary))
+            })?;
+            print_table(&findings, &summary, checks);
+            summary
+        }
         Format::Json => {
-            let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
-            for finding in &findings {
-                *by_check.entry(&*finding.check).or_default() += 1;
-            }
-            let summary = serde_json::json!({
+            let descriptions = checks
+                .iter()
+                .map(|check| {
+                    serde_json::json!({
+                        "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
+                        "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
+                    })
+                })
+                .collect();
+            let (summary, by_check, report) = runtime()?.block_on(async {
+                let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+                let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
+                register_views(&analysis, &catalog.views).await?;
+                // Started once the data is open and the views computed, where most failures
+                // happen: a failure after this leaves the report unfinished.
+                let report = JsonReportWriter::start(descriptions);
+                // Each check's findings are written, counted and dropped; only the broken traces
+                // are kept, for the figures.
+                let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
+                let mut broken = BrokenTraces::default();
+                for check in checks {
+                    let findings = run_one_check(&analysis, check).await?;
+                    *by_check.entry(check.id.as_str()).or_default() += findings.len();
+                    broken.add(&findings);
+                    report.write(findings);
+                }
+                let summary = completeness_of(&analysis, &broken).await?;
+                anyhow::Ok((summary, by_check, report))
+            })?;
+            report.finish(serde_json::json!({
                 "judged_traces": summary.judged_traces,
                 "pending_traces": summary.pending_traces,
                 "broken_traces": summary.broken_traces,
@@ -177,19 +206,10 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 "by_root_operation": summary.by_root_operation,
                 "by_minute": summary.by_minute,
                 "edges": summary.edges,
-            });
-            let checks = checks
-                .iter()
-                .map(|check| {
-                    serde_json::json!({
-                        "id": check.id, "title": check.title, "severity": check.severity, "is_break": check.is_break,
-                        "meaning": check.meaning, "causes": check.causes, "fix": check.fix,
-                    })
-                })
-                .collect();
-            write_json_report(&JsonReport { checks, findings: &findings, summary })?;
+            }))?;
+            summary
         }
-    }
+    };
     if let Some(threshold) = args.fail_under
         && summary.completeness < threshold
     {
@@ -265,29 +285,6 @@ fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_
         }
     }
     print_out(&out);
-}
-
-/// `tracegap check --format json`: keys in alphabetical order. The findings are written one by
-/// one, not first built as one JSON value: on 100M spans they are millions.
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    checks: Vec<serde_json::Value>,
-    findings: &'a [Finding],
-    summary: serde_json::Value,
-}
-
-fn write_json_report(report: &JsonReport) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, report)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
-    match written {
-        // A reader that stopped early (`| head`) is not an error of the analysis.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing the JSON report to stdout"),
-    }
 }
 
 /// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.

@@ -6,6 +6,7 @@ mod bench_import;
 mod bench_ingest;
 mod bench_web;
 mod check;
+mod check_json;
 mod cli_values;
 mod cluster;
 mod demo;

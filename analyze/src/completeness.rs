@@ -1,10 +1,9 @@
 //! Completeness metrics. A judged trace is complete when no break finding names it (clock skew
 //! and other informational findings do not count). Completeness = complete / judged traces.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::MemTable;
 use serde::Serialize;
@@ -71,20 +70,67 @@ fn ratio(traces: i64, broken: i64) -> f64 {
     if traces == 0 { 1.0 } else { (traces - broken) as f64 / traces as f64 }
 }
 
-/// The traces with a break, by binary id: the findings name them in hex, and turning the few
-/// broken ids back into binary spares formatting the id of every span (the figures took twice the
-/// time on 10M spans). A hex id of another length than 16 bytes names no judged trace.
-const BROKEN_TRACES: &str = "WITH broken AS (SELECT arrow_cast(decode(trace_id, 'hex'), 'FixedSizeBinary(16)') AS trace_id \
-     FROM broken_trace_ids WHERE length(trace_id) = 32)";
+/// The traces with a break, as the binary ids the spans have: the findings name them in hex, and
+/// turning the few broken ids back into binary spares formatting the id of every span (the
+/// figures took twice the time on 10M spans).
+const BROKEN_TRACES: &str = "WITH broken AS (SELECT trace_id FROM broken_trace_ids)";
 
-/// Registers (or replaces) [`BROKEN_TRACE_IDS`]: each trace id a break finding names, once. Only
-/// these ids are kept, not a table of every finding: on 100M spans the findings are millions of
-/// rows of text.
-fn register_broken_trace_ids(analysis: &Analysis, findings: &[Finding]) -> Result<(), AnalyzeError> {
-    let ids: BTreeSet<&str> =
-        findings.iter().filter(|finding| finding.is_break).filter_map(|finding| finding.trace_id.as_deref()).collect();
-    let schema = Arc::new(Schema::new(vec![Field::new("trace_id", DataType::Utf8, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from_iter_values(ids))])?;
+/// The distinct trace ids that break findings name, 16 bytes each. Gathered while findings go by,
+/// so that a caller need not keep millions of findings for the figures (on 100M spans they took
+/// 2 GB). A hex id of another length than 16 bytes names no judged trace and is left out.
+#[derive(Debug, Default, Clone)]
+pub struct BrokenTraces {
+    ids: std::collections::HashSet<[u8; 16]>,
+}
+
+impl BrokenTraces {
+    /// The broken traces that `findings` name.
+    pub fn of(findings: &[Finding]) -> BrokenTraces {
+        let mut broken = BrokenTraces::default();
+        broken.add(findings);
+        broken
+    }
+
+    /// Adds the traces that the break findings among `findings` name.
+    pub fn add(&mut self, findings: &[Finding]) {
+        let named =
+            findings.iter().filter(|finding| finding.is_break).filter_map(|finding| finding.trace_id.as_deref());
+        self.ids.extend(named.filter_map(trace_id_bytes));
+    }
+
+    /// How many distinct traces.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no trace is broken.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// The 16 bytes of a trace id written in 32 hex digits.
+fn trace_id_bytes(hex: &str) -> Option<[u8; 16]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let digit = |value: u8| (value as char).to_digit(16);
+        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(bytes)
+}
+
+/// Registers (or replaces) [`BROKEN_TRACE_IDS`]: each broken trace's id, once, sorted (so that
+/// the figures never depend on the order of a hash set).
+fn register_broken_trace_ids(analysis: &Analysis, broken: &BrokenTraces) -> Result<(), AnalyzeError> {
+    let mut ids: Vec<&[u8; 16]> = broken.ids.iter().collect();
+    ids.sort_unstable();
+    let array = FixedSizeBinaryArray::try_from_iter(ids.into_iter())?;
+    let schema = Arc::new(Schema::new(vec![Field::new("trace_id", DataType::FixedSizeBinary(16), false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)])?;
     let _ = analysis.context().deregister_table(BROKEN_TRACE_IDS);
     analysis.context().register_table(BROKEN_TRACE_IDS, Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
     Ok(())
@@ -101,7 +147,13 @@ fn per_key(keyed: &str) -> String {
 
 /// Computes the completeness figures of the traces judged by `analysis`, given its findings.
 pub async fn completeness(analysis: &Analysis, findings: &[Finding]) -> Result<Completeness, AnalyzeError> {
-    register_broken_trace_ids(analysis, findings)?;
+    completeness_of(analysis, &BrokenTraces::of(findings)).await
+}
+
+/// Computes the completeness figures of the traces judged by `analysis`, given the traces that
+/// its break findings name.
+pub async fn completeness_of(analysis: &Analysis, broken: &BrokenTraces) -> Result<Completeness, AnalyzeError> {
+    register_broken_trace_ids(analysis, broken)?;
     let by_service = rows(
         analysis,
         &per_key(
@@ -220,4 +272,40 @@ async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check_catalog::Severity;
+
+    fn finding(trace_id: &str, is_break: bool) -> Finding {
+        Finding {
+            check: Arc::from("orphaned_span"),
+            severity: Severity::Error,
+            is_break,
+            trace_id: Some(Box::from(trace_id)),
+            span_id: None,
+            service: None,
+            span_name: None,
+            time_nano: None,
+            explanation: Box::from(""),
+            related_trace_id: None,
+            related_span_id: None,
+        }
+    }
+
+    #[test]
+    fn broken_traces_are_the_distinct_ids_of_break_findings_in_16_bytes() {
+        let broken = BrokenTraces::of(&[
+            finding("4bf92f3577b34da6a3ce929d0e0e4736", true),
+            finding("4BF92F3577B34DA6A3CE929D0E0E4736", true),
+            finding("00000000000000000000000000000001", false),
+            finding("a3ce929d0e0e4736", true),
+            finding("zz000000000000000000000000000000", true),
+        ]);
+        assert_eq!(broken.len(), 1);
+        let expected = [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36];
+        assert!(broken.ids.contains(&expected));
+    }
 }

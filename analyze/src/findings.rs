@@ -9,6 +9,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::AnalyzeError;
 use crate::check_catalog::{Catalog, Check, Severity, View};
+use crate::materialized_view::hold_view;
 use crate::session::Analysis;
 
 /// One break (or informational finding) in one trace.
@@ -155,10 +156,11 @@ pub async fn register_views(analysis: &Analysis, views: &[View]) -> Result<(), A
                 Some(batch) => batch.schema(),
                 None => Arc::new(frame.schema().as_arrow().clone()),
             };
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             analysis.context().deregister_table(view.name.as_str()).map_err(failed)?;
-            let table = MemTable::try_new(schema, vec![batches]).map_err(failed)?;
-            analysis.context().register_table(view.name.as_str(), Arc::new(table)).map_err(failed)?;
-            tracing::debug!(view = %view.name, seconds = started.elapsed().as_secs_f64(), "view materialized");
+            let (table, placement, bytes) = hold_view(analysis, &view.name, schema, batches).await.map_err(failed)?;
+            analysis.context().register_table(view.name.as_str(), table).map_err(failed)?;
+            tracing::debug!(view = %view.name, rows, bytes, ?placement, seconds = started.elapsed().as_secs_f64(), "view materialized");
         }
     }
     Ok(())

@@ -118,10 +118,15 @@ pub fn owned_pieces(
 
 /// `batch` itself, or a copy of it when it holds much more memory than its rows use.
 pub fn with_own_buffers(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    with_own_buffers_past(batch, WASTE_COPIED)
+}
+
+/// `batch` itself, or a copy of it when it holds more than `waste` bytes beyond what its rows use.
+pub fn with_own_buffers_past(batch: RecordBatch, waste: usize) -> Result<RecordBatch, arrow::error::ArrowError> {
     let held = batch.get_array_memory_size();
     let used: usize =
         batch.columns().iter().map(|column| column.to_data().get_slice_memory_size().unwrap_or(held)).sum();
-    if held <= used.saturating_add(WASTE_COPIED) {
+    if held <= used.saturating_add(waste) {
         return Ok(batch);
     }
     let rows = UInt32Array::from_iter_values(0..batch.num_rows() as u32);

@@ -27,6 +27,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::AnalyzeError;
 use crate::join_fallback::collect_within_memory;
+use crate::materialized_view::ViewMemory;
 use crate::repartition_memory::RepartitionInMemory;
 use crate::span_cache::{SPANS, SpanTable};
 use crate::udfs::register_udfs;
@@ -105,6 +106,8 @@ pub struct Analysis {
     /// The table `spans`, which can keep columns in memory (local sessions only: a cluster's
     /// plans are serialised, and read the files).
     span_table: Option<Arc<SpanTable>>,
+    /// What the materialised views hold in memory.
+    view_memory: ViewMemory,
 }
 
 /// Spill files are compressed with LZ4 unless this variable says otherwise: 100M spans under
@@ -149,8 +152,14 @@ impl Analysis {
     ) -> Result<Analysis, AnalyzeError> {
         register_udfs(&context);
         register_span_table(&context, &options.data_directory).await?;
-        let mut analysis =
-            Analysis { context, options, replanned_queries: AtomicUsize::new(0), local, span_table: None };
+        let mut analysis = Analysis {
+            context,
+            options,
+            replanned_queries: AtomicUsize::new(0),
+            local,
+            span_table: None,
+            view_memory: ViewMemory::default(),
+        };
         analysis.register_views().await?;
         if local {
             let stored = analysis.context.table_provider(SPANS).await?;
@@ -170,6 +179,16 @@ impl Analysis {
     /// The table `spans` of a local session.
     pub fn span_table(&self) -> Option<Arc<SpanTable>> {
         self.span_table.clone()
+    }
+
+    /// Whether the session executes its plans in this process (not on a cluster).
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// What the materialised views of this analysis hold in memory.
+    pub fn view_memory(&self) -> &ViewMemory {
+        &self.view_memory
     }
 
     /// The options the session was opened with.

@@ -1,0 +1,249 @@
+//! Where the rows of a materialised view are kept between the queries that read them.
+//!
+//! A view marked `-- materialize` is computed once and then read by several checks. Its rows used
+//! to stay in memory outside the memory pool: on 100M spans under 1 GiB the views held 2.1 GiB
+//! before the first check ran. Now a view's rows stay in memory, counted in the pool, while all
+//! views together hold at most a quarter of the memory limit ([`VIEWS_SHARE_OF_LIMIT`]); a view
+//! that would go past that is written to an Arrow IPC file in DataFusion's temporary directory
+//! and read from there. The file, or the pool's reservation, lives as long as the view is
+//! registered.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::CompressionType;
+use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{Constraints, Statistics};
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SpillFile;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::options::ArrowReadOptions;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::owned_batches::with_own_buffers_past;
+use crate::session::Analysis;
+
+/// All materialised views together keep at most this fraction (1/n) of the memory limit in
+/// memory. The rest of the pool stays for the queries that read them, and for the in-memory copy
+/// of the spans (at most half).
+pub const VIEWS_SHARE_OF_LIMIT: usize = 4;
+
+/// A kept batch holding more than this beyond what its rows use is copied.
+const WASTE_KEPT: usize = 64 << 10;
+
+/// Where a view's rows ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In memory, counted in the pool.
+    Memory,
+    /// In an Arrow IPC file on the temporary disk.
+    Disk,
+    /// In memory, outside the pool: a cluster's plans carry the rows to its executors, which
+    /// cannot read this process's temporary files.
+    Plan,
+}
+
+/// The bytes that materialised views of one analysis hold in memory.
+#[derive(Debug, Default)]
+pub struct ViewMemory {
+    held: Arc<AtomicUsize>,
+}
+
+/// A materialised view's table and what keeps its rows: the pool's reservation or the file.
+struct HeldView {
+    inner: Arc<dyn TableProvider>,
+    _reservation: Option<MemoryReservation>,
+    _file: Option<Arc<dyn SpillFile>>,
+    held: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for HeldView {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("HeldView").field("bytes", &self.bytes).field("on_disk", &self._file.is_some()).finish()
+    }
+}
+
+impl Drop for HeldView {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Keeps the rows of the view `name` where they fit (see the module's documentation) and returns
+/// the table to register under its name, with where they went and their size in memory (before
+/// any compression on disk).
+pub async fn hold_view(
+    analysis: &Analysis,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(Arc<dyn TableProvider>, Placement, usize)> {
+    if !analysis.is_local() {
+        let bytes = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        return Ok((Arc::new(MemTable::try_new(schema, vec![batches])?), Placement::Plan, bytes));
+    }
+    // Kept for a whole analysis: a batch that is a slice of a larger one (a join's or an
+    // aggregation's output) is copied, so that it holds only its rows. On 10M spans the 138K rows
+    // of `children_outside_parent_ids` held 208 MB as slices.
+    let batches =
+        batches.into_iter().map(|batch| with_own_buffers_past(batch, WASTE_KEPT)).collect::<Result<Vec<_>, _>>()?;
+    let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+    let held = analysis.view_memory().held.clone();
+    let budget = analysis.options().memory_limit / VIEWS_SHARE_OF_LIMIT;
+    let pool = &analysis.context().runtime_env().memory_pool;
+    let reservation = MemoryConsumer::new(format!("materialized view {name}")).register(pool);
+    let within_budget = held.load(Ordering::Acquire).saturating_add(bytes) <= budget;
+    if within_budget && reservation.try_grow(bytes).is_ok() {
+        held.fetch_add(bytes, Ordering::AcqRel);
+        let inner = Arc::new(MemTable::try_new(schema, vec![batches])?);
+        let view = HeldView { inner, _reservation: Some(reservation), _file: None, held, bytes };
+        return Ok((Arc::new(view), Placement::Memory, bytes));
+    }
+    drop(reservation);
+    let file = write_to_disk(analysis, name, &schema, batches)?;
+    let path = file
+        .path()
+        .and_then(|path| path.to_str())
+        .ok_or_else(|| DataFusionError::Execution(format!("materialized view {name}: its file has no local path")))?
+        .to_owned();
+    // Registered under a temporary name only to build the file's table the way DataFusion does.
+    let staging = format!("__materialized_view_file_{name}");
+    let options = ArrowReadOptions { schema: Some(&schema), file_extension: "", ..ArrowReadOptions::default() };
+    analysis.context().register_arrow(staging.as_str(), &path, options).await?;
+    let inner = analysis.context().table_provider(staging.as_str()).await;
+    analysis.context().deregister_table(staging.as_str())?;
+    let view = HeldView { inner: inner?, _reservation: None, _file: Some(file), held, bytes: 0 };
+    Ok((Arc::new(view), Placement::Disk, bytes))
+}
+
+/// Writes the batches to a new temporary file (Arrow IPC, LZ4-compressed like DataFusion's
+/// spills), freeing each as it is written.
+fn write_to_disk(
+    analysis: &Analysis,
+    name: &str,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<Arc<dyn SpillFile>> {
+    let file = analysis.context().runtime_env().disk_manager.create_tmp_file(&format!("materialized view {name}"))?;
+    let options = IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?;
+    let writer = std::io::BufWriter::new(file.open_writer()?);
+    let mut writer = FileWriter::try_new_with_options(writer, schema, options)?;
+    for batch in batches {
+        writer.write(&batch)?;
+    }
+    writer.finish()?;
+    let mut inner = writer.into_inner()?.into_inner().map_err(|error| DataFusionError::IoError(error.into_error()))?;
+    inner.finish()?;
+    Ok(file)
+}
+
+#[async_trait]
+impl TableProvider for HeldView {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn constraints(&self) -> Option<&Constraints> {
+        self.inner.constraints()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        self.inner.get_logical_plan()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        self.inner.statistics()
+    }
+}
+
+impl ViewMemory {
+    /// Bytes held in memory by the materialised views now registered.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::View;
+    use crate::findings::register_views;
+    use crate::session::AnalysisOptions;
+    use crate::snapshot::{integer, text};
+
+    fn view(name: &str, rows: usize) -> View {
+        View {
+            name: name.to_owned(),
+            // Rows of two columns, one of them text, so that the size grows with `rows`.
+            sql: format!(
+                "SELECT n, concat('row number ', CAST(n AS VARCHAR)) AS label FROM (SELECT unnest(range(0, {rows})) AS n)"
+            ),
+            origin: "test".to_owned(),
+            materialize: true,
+        }
+    }
+
+    async fn count_and_sum(analysis: &Analysis, name: &str) -> (i64, i64) {
+        let batches = analysis.collect(&format!("SELECT count(*), sum(n) FROM {name}")).await.expect("query");
+        (integer(&batches[0], 0, 0).unwrap().unwrap(), integer(&batches[0], 1, 0).unwrap().unwrap())
+    }
+
+    #[tokio::test]
+    async fn views_stay_in_memory_within_their_share_of_the_pool_and_go_to_disk_past_it() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let mut options = AnalysisOptions::batch(directory.path());
+        options.memory_limit = 64 << 20;
+        let analysis = Analysis::open(options).await.expect("session");
+        let pool = analysis.context().runtime_env().memory_pool.clone();
+        let reserved_before = pool.reserved();
+
+        register_views(&analysis, &[view("small_view", 1_000)]).await.expect("small view");
+        let held = analysis.view_memory().held();
+        assert!(held > 0, "the small view is held in memory");
+        assert!(pool.reserved() >= reserved_before + held, "and counted in the pool");
+        assert_eq!(count_and_sum(&analysis, "small_view").await, (1_000, 499_500));
+
+        // About 40 MB of rows: past a quarter of 64 MiB.
+        register_views(&analysis, &[view("large_view", 1_000_000)]).await.expect("large view");
+        assert_eq!(analysis.view_memory().held(), held, "the large view is not in memory");
+        assert_eq!(pool.reserved(), reserved_before + held);
+        assert_eq!(count_and_sum(&analysis, "large_view").await, (1_000_000, 499_999_500_000));
+        let labels = analysis
+            .collect("SELECT label FROM large_view WHERE n = 123456")
+            .await
+            .expect("a row read back from the file");
+        assert_eq!(text(&labels[0], 0, 0).unwrap().as_deref(), Some("row number 123456"));
+
+        // Replacing the views frees what they held.
+        let empty = |name: &str| View { sql: "SELECT 1 AS n WHERE FALSE".to_owned(), ..view(name, 0) };
+        register_views(&analysis, &[empty("small_view"), empty("large_view")]).await.expect("replaced");
+        assert_eq!(analysis.view_memory().held(), 0);
+        assert_eq!(pool.reserved(), reserved_before);
+    }
+}

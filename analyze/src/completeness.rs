@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch};
+use arrow::array::{Array, AsArray, FixedSizeBinaryBuilder, RecordBatch};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::datasource::MemTable;
 use serde::Serialize;
@@ -128,7 +128,12 @@ fn trace_id_bytes(hex: &str) -> Option<[u8; 16]> {
 fn register_broken_trace_ids(analysis: &Analysis, broken: &BrokenTraces) -> Result<(), AnalyzeError> {
     let mut ids: Vec<&[u8; 16]> = broken.ids.iter().collect();
     ids.sort_unstable();
-    let array = FixedSizeBinaryArray::try_from_iter(ids.into_iter())?;
+    // A builder, not `try_from_iter`: that one cannot tell the width of no values at all.
+    let mut array = FixedSizeBinaryBuilder::with_capacity(ids.len(), 16);
+    for id in ids {
+        array.append_value(id)?;
+    }
+    let array = array.finish();
     let schema = Arc::new(Schema::new(vec![Field::new("trace_id", DataType::FixedSizeBinary(16), false)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)])?;
     let _ = analysis.context().deregister_table(BROKEN_TRACE_IDS);
@@ -307,5 +312,15 @@ mod tests {
         assert_eq!(broken.len(), 1);
         let expected = [0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36];
         assert!(broken.ids.contains(&expected));
+    }
+
+    #[tokio::test]
+    async fn figures_of_an_analysis_without_any_broken_trace() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let analysis = Analysis::open(crate::AnalysisOptions::batch(directory.path())).await.expect("session");
+        let catalog = crate::load_catalog(None).expect("built-in checks");
+        crate::findings::register_views(&analysis, &catalog.views).await.expect("views");
+        let figures = completeness_of(&analysis, &BrokenTraces::default()).await.expect("figures");
+        assert_eq!((figures.judged_traces, figures.broken_traces, figures.completeness), (0, 0, 1.0));
     }
 }

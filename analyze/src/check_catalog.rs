@@ -75,8 +75,9 @@ pub struct View {
     pub sql: String,
     /// Where it came from.
     pub origin: String,
-    /// Computed once per analysis and kept in memory (a `-- materialize` line in the file): for a
-    /// view whose result is small and that several checks read.
+    /// Computed once per analysis and kept (a `-- materialize` line in the file): for a view whose
+    /// result is small and that several checks read. Kept in memory within a share of the memory
+    /// pool, on disk past it ([`crate::materialized_view`]).
     pub materialize: bool,
 }
 

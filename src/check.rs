@@ -1,24 +1,25 @@
 //! `tracegap check` and `tracegap sql`: the checks over a data directory, for people and CI.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tracegap_analyze::completeness::{BrokenTraces, Completeness, completeness, completeness_of};
-use tracegap_analyze::findings::{Finding, register_findings, register_views, run_check as run_one_check, run_checks};
+use tracegap_analyze::completeness::{BrokenTraces, Completeness, completeness_of};
+use tracegap_analyze::findings::{register_findings, register_views, run_check as run_one_check, run_checks};
 use tracegap_analyze::read_only_sql::query_read_only;
 use tracegap_analyze::session::now_nano;
-use tracegap_analyze::{Analysis, AnalysisOptions, keep_spans_in_memory, load_catalog};
+use tracegap_analyze::{Analysis, AnalysisOptions, Catalog, keep_spans_in_memory, load_catalog};
 
 use tracegap_ingest::dump_files::DumpFormat;
 
-use crate::check_json::JsonReportWriter;
+use crate::check_json::json_report;
+use crate::check_table::table_report;
 use crate::cli_values::{parse_duration, parse_size, parse_time};
 use crate::cluster::open_analysis;
+use crate::findings_writer::FindingsWriter;
 use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
 use crate::serve::DEFAULT_DATA_DIRECTORY;
 
@@ -155,16 +156,8 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (options, _store, input_problems) = prepare_source(&args.input)?;
     let summary = match args.format {
         Format::Table => {
-            let (findings, summary) = runtime()?.block_on(async {
-                let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
-                // Held until the findings and completeness are computed; dropping it frees the copy.
-                let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
-                let findings = run_checks(&analysis, &catalog).await?;
-                let summary = completeness(&analysis, &findings).await?;
-                anyhow::Ok((findings, summary))
-            })?;
-            print_table(&findings, &summary, checks);
-            summary
+            let start = || table_report(std::io::stdout(), checks.clone());
+            run_and_write(options, &args, &catalog, start, |summary, _| summary.clone())?
         }
         Format::Json => {
             let descriptions = checks
@@ -176,38 +169,20 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
-            let (summary, by_check, report) = runtime()?.block_on(async {
-                let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
-                let _in_memory = keep_spans_in_memory(&analysis, &catalog).await?;
-                register_views(&analysis, &catalog.views).await?;
-                // Started once the data is open and the views computed, where most failures
-                // happen: a failure after this leaves the report unfinished.
-                let report = JsonReportWriter::start(descriptions);
-                // Each check's findings are written, counted and dropped; only the broken traces
-                // are kept, for the figures.
-                let mut by_check: BTreeMap<&str, usize> = checks.iter().map(|c| (c.id.as_str(), 0)).collect();
-                let mut broken = BrokenTraces::default();
-                for check in checks {
-                    let findings = run_one_check(&analysis, check).await?;
-                    *by_check.entry(check.id.as_str()).or_default() += findings.len();
-                    broken.add(&findings);
-                    report.write(findings);
-                }
-                let summary = completeness_of(&analysis, &broken).await?;
-                anyhow::Ok((summary, by_check, report))
-            })?;
-            report.finish(serde_json::json!({
-                "judged_traces": summary.judged_traces,
-                "pending_traces": summary.pending_traces,
-                "broken_traces": summary.broken_traces,
-                "completeness": summary.completeness,
-                "findings_by_check": by_check,
-                "by_service": summary.by_service,
-                "by_root_operation": summary.by_root_operation,
-                "by_minute": summary.by_minute,
-                "edges": summary.edges,
-            }))?;
-            summary
+            let start = || json_report(std::io::stdout(), descriptions);
+            run_and_write(options, &args, &catalog, start, |summary, by_check| {
+                serde_json::json!({
+                    "judged_traces": summary.judged_traces,
+                    "pending_traces": summary.pending_traces,
+                    "broken_traces": summary.broken_traces,
+                    "completeness": summary.completeness,
+                    "findings_by_check": by_check,
+                    "by_service": summary.by_service,
+                    "by_root_operation": summary.by_root_operation,
+                    "by_minute": summary.by_minute,
+                    "edges": summary.edges,
+                })
+            })?
         }
     };
     if let Some(threshold) = args.fail_under
@@ -223,84 +198,42 @@ pub fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(findings: &[Finding], summary: &Completeness, checks: &[tracegap_analyze::Check]) {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "completeness {:.2}%: {} of {} judged traces complete, {} broken, {} pending",
-        summary.completeness * 100.0,
-        summary.judged_traces - summary.broken_traces,
-        summary.judged_traces,
-        summary.broken_traces,
-        summary.pending_traces
-    );
-    if findings.is_empty() {
-        let _ = writeln!(out, "no findings");
-    } else {
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} EXPLANATION",
-            "CHECK", "SEVERITY", "TRACE", "SPAN", "SERVICE", "SPAN NAME"
-        );
-        for finding in findings {
-            let severity = serde_json::to_value(finding.severity)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{:<18} {:<8} {:<32} {:<16} {:<16} {:<24} {}",
-                finding.check,
-                severity,
-                finding.trace_id.as_deref().unwrap_or("-"),
-                finding.span_id.as_deref().unwrap_or("-"),
-                clip(finding.service.as_deref().unwrap_or("-"), 16),
-                clip(finding.span_name.as_deref().unwrap_or("-"), 24),
-                finding.explanation
-            );
+/// Runs every check and hands each check's findings to the report that `start` begins (once the
+/// data is open and the views computed, where most failures happen: a failure after that leaves
+/// the report unfinished), then the summary that `summarise` makes of the completeness figures
+/// and the findings counted by check. Only the broken traces are kept, for the figures.
+fn run_and_write<S: Send + 'static>(
+    options: AnalysisOptions,
+    args: &CheckArgs,
+    catalog: &Catalog,
+    start: impl FnOnce() -> FindingsWriter<S>,
+    summarise: impl FnOnce(&Completeness, &BTreeMap<&str, usize>) -> S,
+) -> anyhow::Result<Completeness> {
+    let (summary, by_check, report) = runtime()?.block_on(async {
+        let analysis = open_analysis(options, args.input.cluster.as_deref()).await?;
+        // Held until the findings and completeness are computed; dropping it frees the copy.
+        let _in_memory = keep_spans_in_memory(&analysis, catalog).await?;
+        register_views(&analysis, &catalog.views).await?;
+        let report = start();
+        let mut by_check: BTreeMap<&str, usize> = catalog.checks.iter().map(|c| (c.id.as_str(), 0)).collect();
+        let mut broken = BrokenTraces::default();
+        for check in &catalog.checks {
+            let findings = run_one_check(&analysis, check).await?;
+            *by_check.entry(check.id.as_str()).or_default() += findings.len();
+            broken.add(&findings);
+            report.write(findings);
         }
-    }
-    let found: std::collections::BTreeSet<&str> = findings.iter().map(|f| &*f.check).collect();
-    for check in checks.iter().filter(|c| found.contains(c.id.as_str())) {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{}: {}. {}", check.id, check.title, check.meaning);
-        if let Some(cause) = check.causes.first() {
-            let _ = writeln!(out, "  usually: {cause}");
-        }
-        let _ = writeln!(out, "  fix: {}", check.fix);
-    }
-    if !summary.by_service.is_empty() {
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{:<32} {:>8} {:>8} {:>12}", "SERVICE", "TRACES", "BROKEN", "COMPLETE");
-        for row in &summary.by_service {
-            let _ = writeln!(
-                out,
-                "{:<32} {:>8} {:>8} {:>11.2}%",
-                clip(&row.key, 32),
-                row.traces,
-                row.broken,
-                row.completeness * 100.0
-            );
-        }
-    }
-    print_out(&out);
+        let summary = completeness_of(&analysis, &broken).await?;
+        anyhow::Ok((summary, by_check, report))
+    })?;
+    report.finish(summarise(&summary, &by_check))?;
+    Ok(summary)
 }
 
 /// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
 fn print_out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let mut clipped: String = text.chars().take(width - 1).collect();
-        clipped.push('…');
-        clipped
-    }
 }
 
 /// Runs `tracegap sql`.

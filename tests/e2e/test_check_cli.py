@@ -52,7 +52,9 @@ def test_check_reports_findings_and_gates_on_completeness(start_server):
     assert tracegap("check", "--data", data, "--settle", "0s", "--fail-under", "0.1").returncode == 0
     table = tracegap("check", "--data", data, "--settle", "0s")
     assert table.returncode == 0
-    assert table.stdout.startswith("completeness 16.67%: 1 of 6 judged traces complete, 5 broken, 0 pending")
+    # Findings first, the overall completeness last, where a terminal leaves it in view.
+    assert table.stdout.startswith("CHECK ")
+    assert table.stdout.splitlines()[-1] == "completeness 16.67%: 1 of 6 judged traces complete, 5 broken, 0 pending"
     assert "orphaned_span: Orphaned span." in table.stdout and "  fix: " in table.stdout
     catalogue = {check["id"]: check for check in report["checks"]}
     assert catalogue["missing_parent"]["causes"][0].startswith("HTTP call made without the request context")

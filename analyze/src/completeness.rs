@@ -161,6 +161,7 @@ pub async fn completeness_of(analysis: &Analysis, broken: &BrokenTraces) -> Resu
     register_broken_trace_ids(analysis, broken)?;
     let by_service = rows(
         analysis,
+        "by_service",
         &per_key(
             "SELECT DISTINCT coalesce(service_name, '<no service>') AS key, trace_id \
              FROM spans WHERE trace_id IS NOT NULL",
@@ -169,6 +170,7 @@ pub async fn completeness_of(analysis: &Analysis, broken: &BrokenTraces) -> Resu
     .await?;
     let by_root_operation = rows(
         analysis,
+        "by_root_operation",
         &per_key(
             "SELECT DISTINCT coalesce(service_name, '<no service>') || ' ' || name AS key, trace_id \
              FROM spans WHERE trace_id IS NOT NULL AND parent_span_id IS NULL",
@@ -178,6 +180,7 @@ pub async fn completeness_of(analysis: &Analysis, broken: &BrokenTraces) -> Resu
     // Each trace counts in the minute of its first span; the minutes are formatted once grouped.
     let by_minute = rows(
         analysis,
+        "by_minute",
         &format!(
             "{BROKEN_TRACES}, traces AS ( \
                SELECT trace_id, date_trunc('minute', min(start_time)) AS minute \
@@ -222,7 +225,9 @@ fn text(batch: &RecordBatch, column: usize, row: usize) -> String {
         .unwrap_or_default()
 }
 
-async fn rows(analysis: &Analysis, sql: &str) -> Result<Vec<CompletenessRow>, AnalyzeError> {
+/// The rows of one figure (`figure` names it in the debug log, with the time it took).
+async fn rows(analysis: &Analysis, figure: &str, sql: &str) -> Result<Vec<CompletenessRow>, AnalyzeError> {
+    let started = std::time::Instant::now();
     let mut out = Vec::new();
     for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
@@ -235,6 +240,12 @@ async fn rows(analysis: &Analysis, sql: &str) -> Result<Vec<CompletenessRow>, An
             });
         }
     }
+    tracing::debug!(
+        figure,
+        rows = out.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "completeness figure computed"
+    );
     Ok(out)
 }
 
@@ -264,6 +275,7 @@ async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
                sum(CASE WHEN propagated THEN 1 ELSE 0 END) AS propagated, \
                sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped \
         FROM calls GROUP BY caller, callee ORDER BY caller, callee";
+    let started = std::time::Instant::now();
     let mut out = Vec::new();
     for batch in analysis.collect(sql).await? {
         for row in 0..batch.num_rows() {
@@ -276,6 +288,8 @@ async fn edges(analysis: &Analysis) -> Result<Vec<EdgeRow>, AnalyzeError> {
             });
         }
     }
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(figure = "edges", rows = out.len(), seconds, "completeness figure computed");
     Ok(out)
 }
 

@@ -121,11 +121,17 @@ pub fn with_own_buffers(batch: RecordBatch) -> Result<RecordBatch, arrow::error:
     with_own_buffers_past(batch, WASTE_COPIED)
 }
 
+/// The bytes the rows of `batch` use, not counting what the buffers it slices hold beyond them
+/// (the whole buffers when that cannot be told).
+pub fn rows_memory_size(batch: &RecordBatch) -> usize {
+    let held = batch.get_array_memory_size();
+    batch.columns().iter().map(|column| column.to_data().get_slice_memory_size().unwrap_or(held)).sum()
+}
+
 /// `batch` itself, or a copy of it when it holds more than `waste` bytes beyond what its rows use.
 pub fn with_own_buffers_past(batch: RecordBatch, waste: usize) -> Result<RecordBatch, arrow::error::ArrowError> {
     let held = batch.get_array_memory_size();
-    let used: usize =
-        batch.columns().iter().map(|column| column.to_data().get_slice_memory_size().unwrap_or(held)).sum();
+    let used = rows_memory_size(&batch);
     if held <= used.saturating_add(waste) {
         return Ok(batch);
     }

@@ -33,6 +33,21 @@ pub struct RepartitionInMemory {
     inner: Arc<dyn MemoryPool>,
     repartition_budget: usize,
     repartition_reserved: AtomicUsize,
+    /// What the other consumers hold in the inner pool, mirrored here for the high-water marks.
+    pool_reserved: AtomicUsize,
+    pool_peak: AtomicUsize,
+    repartition_peak: AtomicUsize,
+}
+
+/// The most memory reserved at once since the marks were last reset: in the pool, and by
+/// repartitions in their own budget. Memory outside both (Parquet decoding, hash tables being
+/// built, results being collected) is what the process holds beyond them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReservedPeaks {
+    /// Bytes reserved in the pool (hash joins, aggregations, sorts, materialised views).
+    pub pool: usize,
+    /// Bytes reserved by repartitions.
+    pub repartitions: usize,
 }
 
 impl RepartitionInMemory {
@@ -42,7 +57,29 @@ impl RepartitionInMemory {
             inner,
             repartition_budget: memory_limit.max(REPARTITION_OVERFLOW_FLOOR),
             repartition_reserved: AtomicUsize::new(0),
+            pool_reserved: AtomicUsize::new(0),
+            pool_peak: AtomicUsize::new(0),
+            repartition_peak: AtomicUsize::new(0),
         }
+    }
+
+    /// The high-water marks since the last call, which starts new ones from what is reserved now.
+    pub fn take_peaks(&self) -> ReservedPeaks {
+        let pool_now = self.pool_reserved.load(Ordering::Acquire);
+        let repartitions_now = self.repartition_reserved.load(Ordering::Acquire);
+        ReservedPeaks {
+            pool: self.pool_peak.swap(pool_now, Ordering::AcqRel).max(pool_now),
+            repartitions: self.repartition_peak.swap(repartitions_now, Ordering::AcqRel).max(repartitions_now),
+        }
+    }
+
+    fn pool_grew(&self, additional: usize) {
+        let reserved = self.pool_reserved.fetch_add(additional, Ordering::AcqRel) + additional;
+        self.pool_peak.fetch_max(reserved, Ordering::AcqRel);
+    }
+
+    fn repartitions_grew(&self, reserved: usize) {
+        self.repartition_peak.fetch_max(reserved, Ordering::AcqRel);
     }
 }
 
@@ -75,9 +112,11 @@ impl MemoryPool for RepartitionInMemory {
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
         if is_repartition(reservation.consumer()) {
-            self.repartition_reserved.fetch_add(additional, Ordering::AcqRel);
+            let reserved = self.repartition_reserved.fetch_add(additional, Ordering::AcqRel) + additional;
+            self.repartitions_grew(reserved);
         } else {
             self.inner.grow(reservation, additional);
+            self.pool_grew(additional);
         }
     }
 
@@ -86,19 +125,22 @@ impl MemoryPool for RepartitionInMemory {
             self.repartition_reserved.fetch_sub(shrink, Ordering::AcqRel);
         } else {
             self.inner.shrink(reservation, shrink);
+            self.pool_reserved.fetch_sub(shrink, Ordering::AcqRel);
         }
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
         if !is_repartition(reservation.consumer()) {
-            return self.inner.try_grow(reservation, additional);
+            self.inner.try_grow(reservation, additional)?;
+            self.pool_grew(additional);
+            return Ok(());
         }
         let budget = self.repartition_budget;
         self.repartition_reserved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
                 reserved.checked_add(additional).filter(|total| *total <= budget)
             })
-            .map(|_| ())
+            .map(|before| self.repartitions_grew(before + additional))
             .map_err(|reserved| {
                 DataFusionError::ResourcesExhausted(format!(
                     "{} cannot reserve {additional} bytes: repartitions hold {reserved} of their {budget}",
@@ -140,6 +182,26 @@ mod tests {
         assert_eq!(pool.reserved(), 6000);
         drop(repartition);
         assert_eq!(pool.reserved(), 1000);
+    }
+
+    #[test]
+    fn the_high_water_marks_are_kept_apart_and_start_again_from_what_is_held() {
+        let wrapper = Arc::new(RepartitionInMemory::new(Arc::new(FairSpillPool::new(10_000)), 10_000));
+        let pool: Arc<dyn MemoryPool> = wrapper.clone();
+        let repartition = MemoryConsumer::new("RepartitionExec[1]").register(&pool);
+        let sorter = MemoryConsumer::new("ExternalSorter[0]").with_can_spill(true).register(&pool);
+        repartition.try_grow(3000).expect("repartition");
+        sorter.try_grow(4000).expect("sorter");
+        sorter.grow(1000);
+        sorter.shrink(4500);
+        repartition.shrink(2000);
+        assert!(sorter.try_grow(20_000).is_err(), "a refused reservation is not counted");
+        assert_eq!(wrapper.take_peaks(), ReservedPeaks { pool: 5000, repartitions: 3000 });
+        assert_eq!(wrapper.take_peaks(), ReservedPeaks { pool: 500, repartitions: 1000 }, "what is held now");
+        drop(sorter);
+        drop(repartition);
+        assert_eq!(wrapper.take_peaks(), ReservedPeaks { pool: 500, repartitions: 1000 });
+        assert_eq!(wrapper.take_peaks(), ReservedPeaks { pool: 0, repartitions: 0 });
     }
 
     /// The upstream reproduction (apache/datafusion#24883): a grouped count of distinct values on

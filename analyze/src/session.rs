@@ -28,7 +28,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::AnalyzeError;
 use crate::join_fallback::collect_within_memory;
 use crate::materialized_view::ViewMemory;
-use crate::repartition_memory::RepartitionInMemory;
+use crate::owned_batches::rows_memory_size;
+use crate::repartition_memory::{RepartitionInMemory, ReservedPeaks};
 use crate::span_cache::{SPANS, SpanTable};
 use crate::udfs::register_udfs;
 
@@ -108,6 +109,8 @@ pub struct Analysis {
     span_table: Option<Arc<SpanTable>>,
     /// What the materialised views hold in memory.
     view_memory: ViewMemory,
+    /// The memory pool of a local session, for its high-water marks.
+    memory_pool: Option<Arc<RepartitionInMemory>>,
 }
 
 /// Spill files are compressed with LZ4 unless this variable says otherwise: 100M spans under
@@ -123,10 +126,10 @@ impl Analysis {
         let pool = TrackConsumersPool::new(FairSpillPool::new(options.memory_limit), MEMORY_CONSUMERS_NAMED);
         // Repartitions get a budget of their own: their spilling can stop a query for good
         // (DataFusion 55).
-        let pool = RepartitionInMemory::new(Arc::new(pool), options.memory_limit);
+        let pool = Arc::new(RepartitionInMemory::new(Arc::new(pool), options.memory_limit));
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(pool))
+            .with_memory_pool(pool.clone())
             .with_max_spill_merge_fan_in(spill_merge_fan_in(options.memory_limit, cores))
             .build_arc()?;
         // DataFusion's own options may be tuned through `DATAFUSION_*` environment variables
@@ -135,7 +138,10 @@ impl Analysis {
         if std::env::var_os(SPILL_COMPRESSION_VARIABLE).is_none() {
             config.options_mut().execution.spill_compression = SpillCompression::Lz4Frame;
         }
-        Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await
+        let mut analysis =
+            Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await?;
+        analysis.memory_pool = Some(pool);
+        Ok(analysis)
     }
 
     /// Opens the analysis on a session made elsewhere (a Ballista cluster's client session, say):
@@ -159,6 +165,7 @@ impl Analysis {
             local,
             span_table: None,
             view_memory: ViewMemory::default(),
+            memory_pool: None,
         };
         analysis.register_views().await?;
         if local {
@@ -199,9 +206,22 @@ impl Analysis {
     /// Runs a query of the analysis and collects its result. A query whose hash joins do not fit
     /// in the memory limit runs again with sort-merge joins, which spill ([`join_fallback`]).
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+        // Queries of an analysis run one after another: the marks taken now start this one's.
+        let _ = self.reserved_peaks();
         let collected = collect_within_memory(&self.context, sql, self.local).await?;
         self.replanned_queries.fetch_add(usize::from(collected.replanned), Ordering::Relaxed);
+        if let Some(peaks) = self.reserved_peaks() {
+            // The rows' own bytes: a result sliced from one large batch would count it per slice.
+            let result: usize = collected.batches.iter().map(rows_memory_size).sum();
+            tracing::debug!(pool = peaks.pool, repartitions = peaks.repartitions, result, "query memory at most");
+        }
         Ok(collected.batches)
+    }
+
+    /// The most memory the pool and the repartitions held at once since the last call (local
+    /// sessions; a cluster's memory is its executors').
+    pub fn reserved_peaks(&self) -> Option<ReservedPeaks> {
+        self.memory_pool.as_ref().map(|pool| pool.take_peaks())
     }
 
     /// How many queries of this analysis ran out of memory with hash joins and ran again with
@@ -352,5 +372,22 @@ mod tests {
         let analysis = Analysis::open(AnalysisOptions::batch(directory.path())).await.expect("session");
         let state = analysis.context().state();
         assert_eq!(state.config().options().execution.spill_compression, SpillCompression::Lz4Frame);
+    }
+
+    #[tokio::test]
+    async fn a_query_leaves_the_most_memory_it_reserved_for_the_debug_log() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let analysis = Analysis::open(AnalysisOptions::batch(directory.path())).await.expect("session");
+        let grouped = "SELECT v % 1000 AS g, count(DISTINCT v) AS n FROM generate_series(1, 200000) AS s(v) GROUP BY g";
+        let batches = analysis.collect(grouped).await.expect("query");
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1000);
+        // `collect` took the query's marks; what a query reserved is freed when it ends.
+        let after = analysis.reserved_peaks().expect("a local session has a pool");
+        assert_eq!(after.pool, 0, "nothing held once the query ended");
+        // Run outside `collect`, whose own log takes the marks: they are this query's.
+        let frame = analysis.context().sql(grouped).await.expect("plan");
+        let _ = frame.collect().await.expect("rows");
+        let peaks = analysis.reserved_peaks().expect("marks");
+        assert!(peaks.pool > 0, "the aggregation reserved memory in the pool: {peaks:?}");
     }
 }

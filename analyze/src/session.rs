@@ -119,6 +119,19 @@ pub struct Analysis {
 /// 34.4 s both ways; docs/benchmarks.md, session 17).
 const SPILL_COMPRESSION_VARIABLE: &str = "DATAFUSION_EXECUTION_SPILL_COMPRESSION";
 
+/// Overrides [`single_partition_join_bytes`] when set.
+const SINGLE_PARTITION_JOIN_VARIABLE: &str = "DATAFUSION_OPTIMIZER_HASH_JOIN_SINGLE_PARTITION_THRESHOLD";
+
+/// The largest build side (in estimated bytes) that a hash join hashes once for all partitions
+/// instead of repartitioning both sides by the key. DataFusion's default, 1 MB, repartitioned all
+/// 10M spans to meet a materialised view of 138K rows (10 MB); hashing such a view once, the spans
+/// are read where they are. 16 MiB, and at most a sixteenth of the memory limit, so that a small
+/// limit does not hold one large table where partitions would hold halves. Joins of every span
+/// with every span are estimated far above it and stay partitioned.
+pub fn single_partition_join_bytes(memory_limit: usize) -> usize {
+    (16 << 20).min(memory_limit / 16)
+}
+
 impl Analysis {
     /// Opens a local session over the data directory: all cores, `memory_limit` before spilling.
     pub async fn open(options: AnalysisOptions) -> Result<Analysis, AnalyzeError> {
@@ -137,6 +150,10 @@ impl Analysis {
         let mut config = SessionConfig::from_env()?.with_target_partitions(cores).with_information_schema(true);
         if std::env::var_os(SPILL_COMPRESSION_VARIABLE).is_none() {
             config.options_mut().execution.spill_compression = SpillCompression::Lz4Frame;
+        }
+        if std::env::var_os(SINGLE_PARTITION_JOIN_VARIABLE).is_none() {
+            config.options_mut().optimizer.hash_join_single_partition_threshold =
+                single_partition_join_bytes(options.memory_limit);
         }
         let mut analysis =
             Analysis::open_with(SessionContext::new_with_config_rt(config, runtime), options, true).await?;
@@ -372,6 +389,29 @@ mod tests {
         let analysis = Analysis::open(AnalysisOptions::batch(directory.path())).await.expect("session");
         let state = analysis.context().state();
         assert_eq!(state.config().options().execution.spill_compression, SpillCompression::Lz4Frame);
+    }
+
+    #[tokio::test]
+    async fn a_join_with_a_table_of_a_few_megabytes_hashes_it_once() {
+        assert_eq!(single_partition_join_bytes(2 << 30), 16 << 20);
+        assert_eq!(single_partition_join_bytes(64 << 20), 4 << 20, "a small limit, a smaller table");
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let analysis = Analysis::open(AnalysisOptions::batch(directory.path())).await.expect("session");
+        let context = analysis.context();
+        // 200K rows of two 64-bit ids (3.2 MB) against 2M: past DataFusion's own 1 MB threshold.
+        let ids = |rows: u64| {
+            let id = Arc::new(datafusion::arrow::array::UInt64Array::from_iter_values(0..rows));
+            RecordBatch::try_from_iter([("id", id.clone() as _), ("other", id as _)]).expect("batch")
+        };
+        context.register_batch("pairs", ids(200_000)).expect("pairs");
+        context.register_batch("every_span", ids(2_000_000)).expect("spans");
+        let plan = analysis
+            .collect("EXPLAIN SELECT count(*) FROM pairs p JOIN every_span s ON s.id = p.id AND s.other = p.other")
+            .await
+            .expect("explain");
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&plan).expect("plan").to_string();
+        assert!(text.contains("mode=CollectLeft"), "the small side hashed once:\n{text}");
+        assert!(!text.contains("RepartitionExec: partitioning=Hash"), "neither side repartitioned:\n{text}");
     }
 
     #[tokio::test]

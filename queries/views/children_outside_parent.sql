@@ -5,10 +5,10 @@
 -- their and their parent's names, hosts and processes (as `span_processes` defines them). The
 -- spans are joined on every value the condition read, so a span id used twice in a trace pairs
 -- only the spans that met it.
--- Each side is fetched by its own join of the pairs with the spans, and the two are then joined
--- on the pair: each of those joins hashes a table of the pairs' size, so the spans are read
--- where they are instead of being repartitioned (twice) to meet one of the size of a join's
--- result, whose size the planner does not know.
+-- Child and parent are each fetched by a join of the pairs with the spans, then joined on the
+-- pair. Each of those joins hashes the small table of pairs and reads the spans where they are;
+-- a join with another join's result has no size estimate, and the planner repartitioned every
+-- span to meet it.
 WITH child AS (
   SELECT x.*, c.service_name, c.name, c.duration_nano, c.has_links, c.parent_is_remote, c.host,
          c.process

@@ -5,19 +5,17 @@
 -- sharing its id (Zipkin), nor linking to it (messaging). `unanswered_calls` then leaves out the
 -- calls that an orphan of the callee answered.
 --
--- The callee is `peer.service`, else `server.address`, else the first label of `server.address`
--- (`orders.prod.svc` -> `orders`); calls to the caller's own service and database calls are left
--- out (Zipkin names database endpoints after the owning service).
+-- The callee comes from the call's destination (`call_destinations`: `peer.service`, else
+-- `server.address`, else its first label); calls to the caller's own service and database calls
+-- are left out (Zipkin names database endpoints after the owning service).
 WITH calls AS (
   SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
-         s.http_route, s.rpc_system, s.db_system,
-         coalesce(by_peer.service_name, by_address.service_name, by_label.service_name) AS callee
+         s.http_route, s.rpc_system, s.db_system, d.callee
   FROM spans s
-  LEFT JOIN callee_services by_peer ON by_peer.service_name = s.peer_service
-  LEFT JOIN callee_services by_address ON by_address.service_name = s.server_address
-  LEFT JOIN callee_services by_label ON by_label.service_name = split_part(s.server_address, '.', 1)
+  JOIN call_destinations d
+    ON (d.peer_service IS NOT DISTINCT FROM s.peer_service) AND (d.server_address IS NOT DISTINCT FROM s.server_address)
   WHERE s.kind IN ('CLIENT', 'PRODUCER') AND s.trace_id IS NOT NULL AND s.span_id IS NOT NULL
-    AND coalesce(s.peer_service, s.server_address) IS NOT NULL
+    AND d.callee IS NOT NULL
 ),
 callee_sides AS (
   SELECT trace_id, parent_span_id AS caller_span_id, service_name FROM spans

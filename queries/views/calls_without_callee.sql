@@ -12,6 +12,8 @@ WITH calls AS (
   SELECT s.trace_id, s.span_id, s.service_name, s.name, s.kind, s.start_time, s.end_time, s.status_code,
          s.http_route, s.rpc_system, s.db_system, d.callee
   FROM spans s
+  -- (Parenthesised: without them, `IS NOT DISTINCT FROM` would take `... AND d.server_address` as
+  -- its right side.)
   JOIN call_destinations d
     ON (d.peer_service IS NOT DISTINCT FROM s.peer_service) AND (d.server_address IS NOT DISTINCT FROM s.server_address)
   WHERE s.kind IN ('CLIENT', 'PRODUCER') AND s.trace_id IS NOT NULL AND s.span_id IS NOT NULL

@@ -23,8 +23,10 @@ callee_sides AS (
   SELECT trace_id, parent_span_id AS caller_span_id, service_name FROM spans
   WHERE kind IN ('SERVER', 'CONSUMER') AND parent_span_id IS NOT NULL
   UNION ALL
-  SELECT trace_id, span_id AS caller_span_id, service_name FROM spans
-  WHERE kind IN ('SERVER', 'CONSUMER') AND span_id IS NOT NULL
+  -- A side sharing the call's id has a repeated id: the few such spans, not every server span.
+  SELECT s.trace_id, s.span_id AS caller_span_id, s.service_name FROM spans s
+  LEFT SEMI JOIN repeated_span_ids r ON r.span_id = s.span_id
+  WHERE s.kind IN ('SERVER', 'CONSUMER')
   UNION ALL
   SELECT link['trace_id'] AS trace_id, link['span_id'] AS caller_span_id, service_name
   FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND NOT empty(links))

@@ -296,7 +296,8 @@ mod tests {
         let built_in: Vec<&str> =
             names.iter().copied().filter(|n| !["a_late", "b_free", "z_early"].contains(n)).collect();
         assert!(
-            built_in.iter().position(|n| *n == "span_parents") < built_in.iter().position(|n| *n == "orphaned_spans")
+            built_in.iter().position(|n| *n == "callee_services")
+                < built_in.iter().position(|n| *n == "call_destinations")
         );
     }
 

@@ -4,15 +4,15 @@
 -- The spans none of whose parents (parent id, `child_of` links) is in their trace, with the first
 -- missing parent id and the first missing link.
 --
--- The parents not found are few: only they are grouped per span. A span is an orphan when all of its
--- `child_of` links are missing (counted in the small `child_of_links`), and so is its parent id, or
--- it has none. (Counting every parent of these spans again took a second pass over all spans.)
+-- The parents not found are few (`child_parent_matches` looks every span's parents up once): only
+-- they are grouped per span. A span is an orphan when all of its `child_of` links are missing
+-- (counted in the small `child_of_links`), and so is its parent id, or it has none. (Counting every parent of these spans again took a second pass over all spans.)
 WITH missing AS (
   SELECT c.trace_id, c.span_id,
          CASE WHEN c.via = 'parent' THEN c.parent_id END AS missing_parent,
          CASE WHEN c.via <> 'parent' THEN c.parent_id END AS missing_link
-  FROM span_parents c
-  LEFT ANTI JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_id
+  FROM child_parent_matches c
+  WHERE NOT c.parent_found
 ),
 candidates AS (
   SELECT trace_id, span_id, count(missing_parent) AS missing_parents, count(missing_link) AS missing_links,

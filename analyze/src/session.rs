@@ -414,6 +414,79 @@ mod tests {
         assert!(!text.contains("RepartitionExec: partitioning=Hash"), "neither side repartitioned:\n{text}");
     }
 
+    /// A span batch of one SERVER span of `service`, as ingest builds it.
+    fn one_span(service: &str, span_id: &str) -> RecordBatch {
+        let body = format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{service}"}}}}]}},
+            "scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}",
+            "name":"GET /cart","kind":2,"startTimeUnixNano":"1764000000000000000","endTimeUnixNano":"1764000000100000000"}}]}}]}}]}}"#
+        );
+        let context = tracegap_ingest::span_batch::BatchContext {
+            receive_time_nano: 1,
+            source: tracegap_ingest::Source::Import,
+            gts_keys: Arc::new(Default::default()),
+        };
+        let decoded = tracegap_ingest::request_decoding::decode_request(
+            bytes::Bytes::from(body),
+            tracegap_ingest::request_decoding::BodyEncoding::Json,
+            &context,
+        )
+        .expect("OTLP JSON");
+        decoded.spans.batch.expect("one span")
+    }
+
+    #[tokio::test]
+    async fn files_with_the_naming_columns_as_plain_text_read_as_dictionaries() {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{Field, Schema};
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let spans = directory.path().join(tracegap_ingest::parquet_files::SPANS_DIRECTORY);
+        tracegap_ingest::parquet_files::write_partitioned(&[one_span("new", "00000000000000a1")], &spans, "new", false)
+            .expect("a file of schema version 3");
+        // Schema version 2: the same columns, the naming ones as plain text.
+        let batch = one_span("old", "00000000000000a2");
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            if tracegap_ingest::span_schema::NAMING_COLUMNS.contains(&field.name().as_str()) {
+                fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
+                columns.push(datafusion::arrow::compute::cast(column, &DataType::Utf8).expect("text"));
+            } else {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+        let old = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("old batch");
+        let hour = spans.join(tracegap_ingest::parquet_files::partition_directory(1_764_000_000 / 3600));
+        let file = std::fs::File::create(hour.join("old.parquet")).expect("old file");
+        let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, old.schema(), None).expect("writer");
+        writer.write(&old).expect("write");
+        writer.close().expect("close");
+
+        let analysis = Analysis::open(AnalysisOptions::batch(directory.path())).await.expect("session");
+        let batches = analysis
+            .collect("SELECT CAST(service_name AS VARCHAR), arrow_typeof(service_name), name = 'GET /cart' FROM spans ORDER BY 1")
+            .await
+            .expect("both files read");
+        let rows: Vec<(String, String, bool)> = batches
+            .iter()
+            .flat_map(|batch| {
+                // (`VARCHAR` is a string view to DataFusion 55.)
+                let text = |column: usize| {
+                    datafusion::arrow::compute::cast(batch.column(column), &DataType::Utf8).expect("text")
+                };
+                let (service, service_type) = (text(0), text(1));
+                let (service, service_type) = (service.as_string::<i32>(), service_type.as_string::<i32>());
+                let named = batch.column(2).as_boolean();
+                (0..batch.num_rows())
+                    .map(|row| (service.value(row).to_owned(), service_type.value(row).to_owned(), named.value(row)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let dictionary = "Dictionary(Int32, Utf8)".to_owned();
+        assert_eq!(rows, [("new".to_owned(), dictionary.clone(), true), ("old".to_owned(), dictionary, true)]);
+    }
+
     #[tokio::test]
     async fn a_query_leaves_the_most_memory_it_reserved_for_the_debug_log() {
         let directory = tempfile::tempdir().expect("temporary directory");

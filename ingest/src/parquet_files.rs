@@ -112,7 +112,10 @@ pub fn writer_properties() -> WriterProperties {
 /// Whether a top-level column of this type gets column chunk statistics (see `writer_properties`).
 fn has_chunk_statistics(data_type: &DataType) -> bool {
     !data_type.is_nested()
-        && !matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary)
+        && !matches!(
+            data_type,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary | DataType::LargeBinary | DataType::Dictionary(..)
+        )
 }
 
 /// The hive partition directory (relative to the span table) of an hour since the epoch.
@@ -313,10 +316,8 @@ mod tests {
         assert_eq!(order, vec![2, 4, 1, 3, 0, 5]);
     }
 
-    #[test]
-    fn statistics_cover_ids_and_times_but_not_text() {
-        use parquet::file::reader::{FileReader, SerializedFileReader};
-        let directory = tempfile::tempdir().unwrap();
+    /// One span (service `checkout`, name `GET /cart`) written as a span file in `directory`.
+    fn one_span_file(directory: &Path) -> PathBuf {
         let request = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"checkout"}}]},
             "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
             "name":"GET /cart","kind":2,"startTimeUnixNano":"1764000000000000000","endTimeUnixNano":"1764000000100000000"}]}]}]}"#;
@@ -332,8 +333,15 @@ mod tests {
         )
         .unwrap();
         let batch = decoded.spans.batch.unwrap();
-        let written = write_partitioned(&[batch], directory.path(), "statistics", false).unwrap();
-        let reader = SerializedFileReader::new(File::open(&written[0]).unwrap()).unwrap();
+        write_partitioned(&[batch], directory, "one", false).unwrap().remove(0)
+    }
+
+    #[test]
+    fn statistics_cover_ids_and_times_but_not_text() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let directory = tempfile::tempdir().unwrap();
+        let written = one_span_file(directory.path());
+        let reader = SerializedFileReader::new(File::open(&written).unwrap()).unwrap();
         let row_group = reader.metadata().row_group(0);
         let statistics_of = |name: &str| {
             row_group
@@ -350,6 +358,34 @@ mod tests {
         for name in [column::NAME, column::KIND, column::SERVICE_NAME, column::TRACE_ID_RAW, column::SPAN_ID_RAW] {
             assert!(!statistics_of(name), "{name} should have no statistics");
         }
+    }
+
+    #[test]
+    fn naming_columns_read_back_as_dictionaries_and_are_text_to_any_reader() {
+        use arrow::array::AsArray;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::basic::{LogicalType, Type as PhysicalType};
+        let directory = tempfile::tempdir().unwrap();
+        let written = one_span_file(directory.path());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&written).unwrap()).unwrap();
+        // Without the Arrow schema in the footer, a reader sees UTF-8 byte arrays.
+        let parquet_schema = builder.parquet_schema().clone();
+        let batch = builder.build().unwrap().next().unwrap().unwrap();
+        for name in crate::span_schema::NAMING_COLUMNS {
+            assert_eq!(batch.schema().field_with_name(name).unwrap().data_type(), &crate::span_schema::naming_type());
+            let leaf = parquet_schema.columns().iter().find(|c| c.path().string() == name).unwrap();
+            assert_eq!(leaf.physical_type(), PhysicalType::BYTE_ARRAY, "{name}");
+            assert_eq!(leaf.logical_type_ref(), Some(&LogicalType::String), "{name}");
+        }
+        let text = |name: &str| {
+            let column = arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+            column.as_string::<i32>().value(0).to_owned()
+        };
+        assert_eq!(
+            (text(column::SERVICE_NAME), text(column::NAME), text(column::KIND)),
+            ("checkout".to_owned(), "GET /cart".to_owned(), "SERVER".to_owned())
+        );
+        assert!(batch.column_by_name(column::PEER_SERVICE).unwrap().is_null(0));
     }
 
     #[test]

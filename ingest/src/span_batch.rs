@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, RecordBatch, StringBuilder,
-    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
+use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 
 use crate::attribute_columns::{AttributeMapBuilder, EventListBuilder, LinkListBuilder, clamp_time, text};
@@ -207,24 +208,24 @@ struct SpanRowsBuilder {
     trace_state: StringBuilder,
     flags: UInt32Builder,
     parent_is_remote: BooleanBuilder,
-    name: StringBuilder,
-    kind: StringBuilder,
+    name: NamingBuilder,
+    kind: NamingBuilder,
     start_time: TimestampNanosecondBuilder,
     end_time: TimestampNanosecondBuilder,
     duration_nano: Int64Builder,
-    status_code: StringBuilder,
+    status_code: NamingBuilder,
     status_message: StringBuilder,
-    service_name: StringBuilder,
-    service_instance_id: StringBuilder,
-    host_name: StringBuilder,
-    host_id: StringBuilder,
-    host_ip: StringBuilder,
-    peer_service: StringBuilder,
-    server_address: StringBuilder,
-    http_route: StringBuilder,
-    db_system: StringBuilder,
-    rpc_system: StringBuilder,
-    messaging_system: StringBuilder,
+    service_name: NamingBuilder,
+    service_instance_id: NamingBuilder,
+    host_name: NamingBuilder,
+    host_id: NamingBuilder,
+    host_ip: NamingBuilder,
+    peer_service: NamingBuilder,
+    server_address: NamingBuilder,
+    http_route: NamingBuilder,
+    db_system: NamingBuilder,
+    rpc_system: NamingBuilder,
+    messaging_system: NamingBuilder,
     headers: [StringBuilder; 7],
     gts: [StringBuilder; 3],
     attributes: AttributeMapBuilder,
@@ -245,6 +246,21 @@ struct SpanRowsBuilder {
     source: StringBuilder,
 }
 
+/// A builder of one of the dictionary-encoded naming columns (`span_schema::NAMING_COLUMNS`).
+type NamingBuilder = StringDictionaryBuilder<Int32Type>;
+
+/// Appends a value (or a null) to a naming column. (`append` rather than `append_value`: a key
+/// overflow is an error, not a panic.)
+fn append_naming(builder: &mut NamingBuilder, value: Option<&str>) -> Result<(), ArrowError> {
+    match value {
+        Some(value) => builder.append(value).map(|_| ()),
+        None => {
+            builder.append_null();
+            Ok(())
+        }
+    }
+}
+
 fn timestamps(rows: usize) -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC")
 }
@@ -252,6 +268,8 @@ fn timestamps(rows: usize) -> TimestampNanosecondBuilder {
 impl SpanRowsBuilder {
     fn with_capacity(rows: usize) -> Self {
         let strings = || StringBuilder::with_capacity(rows, rows * 8);
+        // Few distinct values: a small dictionary, a key per row.
+        let naming = || NamingBuilder::with_capacity(rows, 64, 1024);
         SpanRowsBuilder {
             rows: 0,
             trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
@@ -264,24 +282,24 @@ impl SpanRowsBuilder {
             trace_state: strings(),
             flags: UInt32Builder::with_capacity(rows),
             parent_is_remote: BooleanBuilder::with_capacity(rows),
-            name: strings(),
-            kind: strings(),
+            name: naming(),
+            kind: naming(),
             start_time: timestamps(rows),
             end_time: timestamps(rows),
             duration_nano: Int64Builder::with_capacity(rows),
-            status_code: strings(),
+            status_code: naming(),
             status_message: strings(),
-            service_name: strings(),
-            service_instance_id: strings(),
-            host_name: strings(),
-            host_id: strings(),
-            host_ip: strings(),
-            peer_service: strings(),
-            server_address: strings(),
-            http_route: strings(),
-            db_system: strings(),
-            rpc_system: strings(),
-            messaging_system: strings(),
+            service_name: naming(),
+            service_instance_id: naming(),
+            host_name: naming(),
+            host_id: naming(),
+            host_ip: naming(),
+            peer_service: naming(),
+            server_address: naming(),
+            http_route: naming(),
+            db_system: naming(),
+            rpc_system: naming(),
+            messaging_system: naming(),
             headers: std::array::from_fn(|_| StringBuilder::new()),
             gts: std::array::from_fn(|_| StringBuilder::new()),
             attributes: AttributeMapBuilder::with_capacity(rows),
@@ -324,8 +342,8 @@ impl SpanRowsBuilder {
         self.flags.append_value(span.flags);
         // Bit 8: the producer knows whether the parent is remote; bit 9: it is.
         self.parent_is_remote.append_option((span.flags & 0x100 != 0).then_some(span.flags & 0x200 != 0));
-        self.name.append_value(text(&span.name));
-        self.kind.append_value(kind_name(span.kind));
+        append_naming(&mut self.name, Some(text(&span.name)))?;
+        append_naming(&mut self.kind, Some(&kind_name(span.kind)))?;
         let start = clamp_time(span.start_time_unix_nano);
         let end = clamp_time(span.end_time_unix_nano);
         self.start_time.append_value(start);
@@ -333,22 +351,22 @@ impl SpanRowsBuilder {
         let duration = i128::from(span.end_time_unix_nano) - i128::from(span.start_time_unix_nano);
         self.duration_nano.append_value(duration.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
         let status = span.status.as_ref();
-        self.status_code.append_value(status_code_name(status.map(|s| s.code).unwrap_or(0)));
+        append_naming(&mut self.status_code, Some(&status_code_name(status.map(|s| s.code).unwrap_or(0))))?;
         self.status_message.append_value(status.map(|s| text(&s.message)).unwrap_or_default());
 
         let resource = shared.resource_found;
-        self.service_name.append_option(resource.service_name.as_deref());
-        self.service_instance_id.append_option(resource.service_instance_id.as_deref());
-        self.host_name.append_option(resource.host_name.as_deref());
-        self.host_id.append_option(resource.host_id.as_deref());
-        self.host_ip.append_option(resource.host_ip.as_deref());
+        append_naming(&mut self.service_name, resource.service_name.as_deref())?;
+        append_naming(&mut self.service_instance_id, resource.service_instance_id.as_deref())?;
+        append_naming(&mut self.host_name, resource.host_name.as_deref())?;
+        append_naming(&mut self.host_id, resource.host_id.as_deref())?;
+        append_naming(&mut self.host_ip, resource.host_ip.as_deref())?;
         let found = span_promotions(&span.attributes, &context.gts_keys);
-        self.peer_service.append_option(found.peer_service.as_deref());
-        self.server_address.append_option(found.server_address.as_deref());
-        self.http_route.append_option(found.http_route.as_deref());
-        self.db_system.append_option(found.db_system.as_deref());
-        self.rpc_system.append_option(found.rpc_system.as_deref());
-        self.messaging_system.append_option(found.messaging_system.as_deref());
+        append_naming(&mut self.peer_service, found.peer_service.as_deref())?;
+        append_naming(&mut self.server_address, found.server_address.as_deref())?;
+        append_naming(&mut self.http_route, found.http_route.as_deref())?;
+        append_naming(&mut self.db_system, found.db_system.as_deref())?;
+        append_naming(&mut self.rpc_system, found.rpc_system.as_deref())?;
+        append_naming(&mut self.messaging_system, found.messaging_system.as_deref())?;
         for (builder, value) in self.headers.iter_mut().zip(&found.headers) {
             builder.append_option(value.as_deref());
         }
@@ -497,10 +515,17 @@ mod tests {
         assert!(batch.column_by_name("parent_span_id").unwrap().is_null(0));
         let duration = batch.column_by_name("duration_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(duration.value(0), -1_000);
-        assert_eq!(batch.column_by_name("kind").unwrap().as_string::<i32>().value(0), "CLIENT");
-        assert_eq!(batch.column_by_name("status_code").unwrap().as_string::<i32>().value(0), "ERROR");
+        // The naming columns are dictionaries: their value, read through the dictionary.
+        let naming = |name: &str| {
+            let column = batch.column_by_name(name).unwrap();
+            assert_eq!(column.data_type(), &crate::span_schema::naming_type(), "{name}");
+            let text = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8).unwrap();
+            text.as_string::<i32>().value(0).to_owned()
+        };
+        assert_eq!(naming("kind"), "CLIENT");
+        assert_eq!(naming("status_code"), "ERROR");
         assert!(batch.column_by_name("parent_is_remote").unwrap().as_boolean().value(0));
-        assert_eq!(batch.column_by_name("service_name").unwrap().as_string::<i32>().value(0), "checkout");
+        assert_eq!(naming("service_name"), "checkout");
         let receive = batch.column_by_name("receive_time").unwrap().as_primitive::<TimestampNanosecondType>();
         assert_eq!(receive.value(0), 42);
     }

@@ -405,21 +405,10 @@ mod tests {
             ],
         );
         let body = format!(r#"{{"resourceSpans": [{frontend}, {payments}, {orders}]}}"#);
-        let context = tracegap_ingest::span_batch::BatchContext {
-            receive_time_nano: 1,
-            source: tracegap_ingest::Source::Import,
-            gts_keys: Arc::new(Default::default()),
-        };
-        let decoded = tracegap_ingest::request_decoding::decode_request(
-            bytes::Bytes::from(body),
-            tracegap_ingest::request_decoding::BodyEncoding::Json,
-            &context,
-        )
-        .expect("OTLP JSON");
         let directory = tempfile::tempdir().expect("temporary directory");
         let spans = directory.path().join(tracegap_ingest::parquet_files::SPANS_DIRECTORY);
         tracegap_ingest::parquet_files::write_partitioned(
-            &[decoded.spans.batch.expect("spans")],
+            &[crate::test_spans::span_batch(body)],
             &spans,
             "test",
             false,

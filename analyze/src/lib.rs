@@ -15,6 +15,8 @@ pub mod repartition_memory;
 pub mod session;
 pub mod snapshot;
 pub mod span_cache;
+#[cfg(test)]
+mod test_spans;
 pub mod trace_spans;
 pub mod udfs;
 

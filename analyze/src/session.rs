@@ -421,18 +421,7 @@ mod tests {
             "scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}",
             "name":"GET /cart","kind":2,"startTimeUnixNano":"1764000000000000000","endTimeUnixNano":"1764000000100000000"}}]}}]}}]}}"#
         );
-        let context = tracegap_ingest::span_batch::BatchContext {
-            receive_time_nano: 1,
-            source: tracegap_ingest::Source::Import,
-            gts_keys: Arc::new(Default::default()),
-        };
-        let decoded = tracegap_ingest::request_decoding::decode_request(
-            bytes::Bytes::from(body),
-            tracegap_ingest::request_decoding::BodyEncoding::Json,
-            &context,
-        )
-        .expect("OTLP JSON");
-        decoded.spans.batch.expect("one span")
+        crate::test_spans::span_batch(body)
     }
 
     #[tokio::test]

@@ -88,7 +88,7 @@ pub const HEADER_COLUMNS: [(&str, &str); 7] = [
 /// The text columns that name something from a small set (services, hosts, operations, kinds,
 /// statuses, peers, routes, systems): stored as dictionaries, so that a reader gets each distinct
 /// value once per column chunk and a 4-byte key per span instead of the text again and again. On
-/// 10M spans this took the analysis's in-memory copy of the spans from 3.12 to 2.24 GiB
+/// 10M spans this took the analysis's in-memory copy of the spans from 3.12 to 2.32 GiB
 /// (`docs/benchmarks.md`, session 27). In Parquet they stay UTF-8 byte arrays (dictionary-encoded,
 /// as before): any engine reads them as text.
 pub const NAMING_COLUMNS: [&str; 14] = [

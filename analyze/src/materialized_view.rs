@@ -53,7 +53,7 @@ const WASTE_KEPT: usize = 64 << 10;
 pub enum Placement {
     /// In memory, counted in the pool.
     Memory,
-    /// In an Arrow IPC file on the temporary disk.
+    /// In Arrow IPC streams on the temporary disk.
     Disk,
     /// In memory, outside the pool: a cluster's plans carry the rows to its executors, which
     /// cannot read this process's temporary files.

@@ -28,8 +28,8 @@ callee_sides AS (
   LEFT SEMI JOIN repeated_span_ids r ON r.span_id = s.span_id
   WHERE s.kind IN ('SERVER', 'CONSUMER')
   UNION ALL
-  SELECT link['trace_id'] AS trace_id, link['span_id'] AS caller_span_id, service_name
-  FROM (SELECT service_name, unnest(links) AS link FROM spans WHERE kind IN ('SERVER', 'CONSUMER') AND NOT empty(links))
+  SELECT link_trace_id AS trace_id, link_span_id AS caller_span_id, service_name
+  FROM span_links WHERE kind IN ('SERVER', 'CONSUMER')
 ),
 calls_without_callee AS (
   SELECT c.* FROM calls c

@@ -27,9 +27,12 @@ pub fn normalise_trace_id(text: &str) -> Option<String> {
     Some(format!("{text:0>32}"))
 }
 
+// The ids as received: the raw column, or, where it is null, the normalised id's own bytes.
 const COLUMNS: &str = "hex_id(trace_id) AS trace_id, hex_id(span_id) AS span_id, \
-    hex_id(parent_span_id) AS parent_span_id, encode(trace_id_raw, 'hex') AS trace_id_raw, \
-    encode(span_id_raw, 'hex') AS span_id_raw, encode(parent_span_id_raw, 'hex') AS parent_span_id_raw, \
+    hex_id(parent_span_id) AS parent_span_id, \
+    coalesce(encode(trace_id_raw, 'hex'), hex_id(trace_id)) AS trace_id_raw, \
+    coalesce(encode(span_id_raw, 'hex'), hex_id(span_id)) AS span_id_raw, \
+    coalesce(encode(parent_span_id_raw, 'hex'), hex_id(parent_span_id), '') AS parent_span_id_raw, \
     trace_state, flags, parent_is_remote, name, kind, CAST(start_time AS BIGINT) AS start_time_nano, \
     CAST(end_time AS BIGINT) AS end_time_nano, duration_nano, status_code, status_message, service_name, \
     service_instance_id, host_name, host_id, host_ip, scope_name, scope_version, attributes, resource_attributes, \

@@ -141,6 +141,58 @@ fixture_test!(unpropagated_call);
 fixture_test!(broken_b3);
 fixture_test!(broken_gts);
 
+/// A batch as schema version 3 stored it: every raw id filled in, the ids of normal length too
+/// (version 4 leaves those null).
+fn as_schema_version_3(batch: &arrow::array::RecordBatch) -> arrow::array::RecordBatch {
+    use arrow::array::{Array, AsArray, BinaryArray};
+    use arrow::datatypes::UInt64Type;
+    let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+    let span_bytes = |values: &dyn Array, row: usize| -> Vec<u8> {
+        let ids = values.as_primitive::<UInt64Type>();
+        if ids.is_null(row) { Vec::new() } else { ids.value(row).to_be_bytes().to_vec() }
+    };
+    let filled = |raw_name: &str, normal: &dyn Fn(usize) -> Vec<u8>| -> Arc<dyn Array> {
+        let raw = column(raw_name);
+        let raw = raw.as_binary::<i32>();
+        let values: Vec<Vec<u8>> =
+            (0..raw.len()).map(|row| if raw.is_null(row) { normal(row) } else { raw.value(row).to_vec() }).collect();
+        Arc::new(BinaryArray::from_iter_values(values))
+    };
+    let trace_ids = column("trace_id");
+    let (span_ids, parent_ids) = (column("span_id"), column("parent_span_id"));
+    let mut columns = batch.columns().to_vec();
+    let schema = batch.schema();
+    for (index, field) in schema.fields().iter().enumerate() {
+        columns[index] = match field.name().as_str() {
+            "trace_id_raw" => filled("trace_id_raw", &|row| trace_ids.as_fixed_size_binary().value(row).to_vec()),
+            "span_id_raw" => filled("span_id_raw", &|row| span_bytes(span_ids.as_ref(), row)),
+            "parent_span_id_raw" => filled("parent_span_id_raw", &|row| span_bytes(parent_ids.as_ref(), row)),
+            _ => continue,
+        };
+    }
+    arrow::array::RecordBatch::try_new(schema, columns).unwrap()
+}
+
+/// Files written before schema version 4 hold every id as received, also the ids stored once
+/// since: every fixture gives the same findings from such files.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_of_schema_version_3_give_the_same_findings() {
+    let names = ["orphaned_span", "missing_parent", "invalid_id", "duplicate_span_id", "premature_end", "unpropagated_call"];
+    for name in names.into_iter().chain(["broken_b3", "broken_gts"]) {
+        let data = tempfile::tempdir().unwrap();
+        let body = Bytes::from(std::fs::read(fixtures().join(format!("{name}.json"))).unwrap());
+        let context = BatchContext { receive_time_nano: 1, source: Source::Import, gts_keys: Arc::new(Default::default()) };
+        let batch = decode_request(body, BodyEncoding::Json, &context).unwrap().spans.batch.unwrap();
+        let raw_nulls = |batch: &arrow::array::RecordBatch| batch.column_by_name("span_id_raw").unwrap().null_count();
+        let old = as_schema_version_3(&batch);
+        assert!(raw_nulls(&batch) > 0 && raw_nulls(&old) == 0, "{name}: version 4 leaves normal ids out, version 3 not");
+        write_partitioned(&[old], &data.path().join(SPANS_DIRECTORY), "old", false).unwrap();
+        let analysis = Analysis::open(AnalysisOptions::batch(data.path())).await.unwrap();
+        let catalog = load_catalog(None).unwrap();
+        assert_eq!(finding_lines(&analysis, &catalog).await, expected(name), "{name}, stored as version 3");
+    }
+}
+
 /// No built-in check or view is planned with a window over whole partitions: DataFusion 55's
 /// `WindowAggExec` holds all of its input outside the memory pool until the input ends (in
 /// `missing_parent` on 100M spans, 8 GB within seconds).

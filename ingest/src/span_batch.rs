@@ -13,7 +13,7 @@ use arrow::error::ArrowError;
 use crate::attribute_columns::{AttributeMapBuilder, EventListBuilder, LinkListBuilder, clamp_time, text};
 use crate::otlp_messages::{ExportRequest, KeyValue, Span, Value};
 use crate::promoted_attributes::{GtsKeys, ResourcePromotions, resource_promotions, span_promotions};
-use crate::span_ids::{normalized_span_id, normalized_trace_id, trace_id_low};
+use crate::span_ids::{normalized_span_id, normalized_trace_id, raw_span_id, raw_trace_id, trace_id_low};
 use crate::span_schema::{Source, column, kind_name, span_schema, status_code_name};
 
 /// How many rejection reasons a response quotes; the count covers all of them.
@@ -276,9 +276,9 @@ impl SpanRowsBuilder {
             trace_id_low: UInt64Builder::with_capacity(rows),
             span_id: UInt64Builder::with_capacity(rows),
             parent_span_id: UInt64Builder::with_capacity(rows),
-            trace_id_raw: BinaryBuilder::with_capacity(rows, rows * 16),
-            span_id_raw: BinaryBuilder::with_capacity(rows, rows * 8),
-            parent_span_id_raw: BinaryBuilder::with_capacity(rows, rows * 8),
+            trace_id_raw: BinaryBuilder::with_capacity(rows, 0),
+            span_id_raw: BinaryBuilder::with_capacity(rows, 0),
+            parent_span_id_raw: BinaryBuilder::with_capacity(rows, 0),
             trace_state: strings(),
             flags: UInt32Builder::with_capacity(rows),
             parent_is_remote: BooleanBuilder::with_capacity(rows),
@@ -335,9 +335,9 @@ impl SpanRowsBuilder {
         }
         self.span_id.append_option(normalized_span_id(&span.span_id));
         self.parent_span_id.append_option(normalized_span_id(&span.parent_span_id));
-        self.trace_id_raw.append_value(&span.trace_id);
-        self.span_id_raw.append_value(&span.span_id);
-        self.parent_span_id_raw.append_value(&span.parent_span_id);
+        self.trace_id_raw.append_option(raw_trace_id(&span.trace_id));
+        self.span_id_raw.append_option(raw_span_id(&span.span_id, false));
+        self.parent_span_id_raw.append_option(raw_span_id(&span.parent_span_id, true));
         self.trace_state.append_value(text(&span.trace_state));
         self.flags.append_value(span.flags);
         // Bit 8: the producer knows whether the parent is remote; bit 9: it is.
@@ -512,7 +512,10 @@ mod tests {
         assert_eq!(trace_id.value(0), [[0; 8], [0xab; 8]].concat().as_slice());
         assert_eq!(batch.column_by_name("trace_id_raw").unwrap().as_binary::<i32>().value(0), &[0xab; 8]);
         assert_eq!(batch.column_by_name("span_id").unwrap().as_primitive::<UInt64Type>().value(0), 7);
+        // An 8-byte span id is its normalised column's bytes: not stored again; nor is an empty parent.
+        assert!(batch.column_by_name("span_id_raw").unwrap().is_null(0));
         assert!(batch.column_by_name("parent_span_id").unwrap().is_null(0));
+        assert!(batch.column_by_name("parent_span_id_raw").unwrap().is_null(0));
         let duration = batch.column_by_name("duration_nano").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(duration.value(0), -1_000);
         // The naming columns are dictionaries: their value, read through the dictionary.

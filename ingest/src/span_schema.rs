@@ -1,19 +1,21 @@
 //! The span table: one row per span. This schema is the contract between ingest and analysis,
 //! documented column by column in `docs/schema.md`.
 //!
-//! Ids are stored twice: exactly as received (`*_raw`, any length, all-zero kept: malformed ids
-//! are evidence) and normalised into fixed-width types (`trace_id` as 16 bytes, `span_id` and
+//! Ids are normalised into fixed-width types (`trace_id` as 16 bytes, `span_id` and
 //! `parent_span_id` as unsigned 64-bit integers) so that trace-level joins hash and compare
-//! fixed-width keys instead of strings.
+//! fixed-width keys instead of strings. An id received in another form (another length, empty:
+//! malformed ids are evidence) is also kept exactly as received (`*_raw`, null otherwise).
 
 use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-/// Version of the span table layout, written into every Parquet file's metadata. Version 3 stores
-/// the [`NAMING_COLUMNS`] as dictionaries; files of version 2 hold them as plain strings and are
-/// read as dictionaries (the same values, cast on reading).
-pub const SCHEMA_VERSION: &str = "3";
+/// Version of the span table layout, written into every Parquet file's metadata. Version 4 keeps
+/// a raw id only when it differs from the normalised id's bytes; files of version 3 keep every raw
+/// id, which reads the same way. Version 3 stores the [`NAMING_COLUMNS`] as dictionaries; files of
+/// version 2 hold them as plain strings and are read as dictionaries (the same values, cast on
+/// reading).
+pub const SCHEMA_VERSION: &str = "4";
 
 /// Names of the span table's columns.
 pub mod column {
@@ -163,8 +165,8 @@ pub fn link_fields() -> Fields {
     Fields::from(vec![
         Field::new("trace_id", DataType::FixedSizeBinary(16), true),
         Field::new("span_id", DataType::UInt64, true),
-        Field::new("trace_id_raw", DataType::Binary, false),
-        Field::new("span_id_raw", DataType::Binary, false),
+        Field::new("trace_id_raw", DataType::Binary, true),
+        Field::new("span_id_raw", DataType::Binary, true),
         Field::new("trace_state", DataType::Utf8, false),
         Field::new("flags", DataType::UInt32, false),
         Field::new("attributes", attribute_map_type(), false),
@@ -186,9 +188,9 @@ static SPAN_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(TRACE_ID_LOW, DataType::UInt64, true),
         Field::new(SPAN_ID, DataType::UInt64, true),
         Field::new(PARENT_SPAN_ID, DataType::UInt64, true),
-        Field::new(TRACE_ID_RAW, DataType::Binary, false),
-        Field::new(SPAN_ID_RAW, DataType::Binary, false),
-        Field::new(PARENT_SPAN_ID_RAW, DataType::Binary, false),
+        Field::new(TRACE_ID_RAW, DataType::Binary, true),
+        Field::new(SPAN_ID_RAW, DataType::Binary, true),
+        Field::new(PARENT_SPAN_ID_RAW, DataType::Binary, true),
         utf8(TRACE_STATE, false),
         u32_field(FLAGS),
         Field::new(PARENT_IS_REMOTE, DataType::Boolean, true),

@@ -124,12 +124,24 @@ def read_spans(data: Path):
     return ds.dataset(str(spans), format="parquet", partitioning="hive").to_table()
 
 
+def received_id(row: dict, column: str) -> str:
+    """An id as received, in hex: its raw column, or, where that is null (an id of the normal
+    length, stored once), the normalised id's bytes; "" for a root's parent."""
+    raw = row[f"{column}_raw"]
+    if raw is not None:
+        return raw.hex()
+    value = row[column]
+    if value is None:
+        return ""
+    return value.hex() if isinstance(value, bytes) else format(value, "016x")
+
+
 def spans_by_id(data: Path) -> dict:
-    """Rows of the span table keyed by raw span id (hex)."""
+    """Rows of the span table keyed by span id as received (hex)."""
     table = read_spans(data)
     if table is None:
         return {}
-    return {row["span_id_raw"].hex(): row for row in table.to_pylist()}
+    return {received_id(row, "span_id"): row for row in table.to_pylist()}
 
 
 def _without_timestamps(data_type):

@@ -143,7 +143,9 @@ def test_broken_ids_and_absurd_timestamps_are_stored_as_received(server):
     assert short["trace_id_low"] == 0xA1B2C3D4E5F60718
     assert short["span_id_raw"].hex() == "010203" and short["span_id"] == 0x010203
     zero = rows["zero ids"]
-    assert zero["trace_id_raw"] == b"\0" * 16 and zero["span_id"] == 0 and zero["parent_span_id"] == 0
+    assert zero["trace_id"] == b"\0" * 16 and zero["span_id"] == 0 and zero["parent_span_id"] == 0
+    # Ids of the normal length are stored once, normalised: their raw columns are null.
+    assert zero["trace_id_raw"] is None and zero["span_id_raw"] is None and zero["parent_span_id_raw"] is None
     long = rows["long ids"]
     assert long["trace_id_raw"] == b"\x11" * 20 and long["trace_id"] is None
     assert long["span_id"] is None and long["parent_span_id"] is None

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from conftest import read_spans
+from conftest import read_spans, received_id
 from otlp_requests import make_request, make_span
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -71,7 +71,7 @@ def test_kill_9_loses_no_acknowledged_span(start_server, flush_interval):
     for path in files:
         pq.read_table(path)  # every file is complete and readable
     assert not list(server.data.joinpath("spans").rglob("*.tmp"))
-    stored = [span_id.hex() for span_id in read_spans(server.data).column("span_id_raw").to_pylist()]
+    stored = [received_id(row, "span_id") for row in read_spans(server.data).to_pylist()]
     assert len(stored) == len(set(stored)), "a span was written twice"
     missing = acknowledged_at_kill - set(stored)
     assert not missing, f"{len(missing)} acknowledged spans lost"

@@ -63,7 +63,26 @@ pub async fn trace_spans(analysis: &Analysis, trace_id: &str, max_spans: usize) 
         if bytes.is_empty() { Vec::new() } else { serde_json::from_slice(&bytes).unwrap_or_default() };
     let truncated = spans.len() > max_spans;
     spans.truncate(max_spans);
+    spans.iter_mut().for_each(links_with_ids_as_received);
     Ok(TraceSpans { trace_id, spans, truncated })
+}
+
+/// Fills each link's `trace_id_raw` and `span_id_raw` where the files leave them out (ids of the
+/// normal length are stored once, normalised), as the span's own raw ids are in [`COLUMNS`].
+fn links_with_ids_as_received(span: &mut Map<String, Value>) {
+    let Some(Value::Array(links)) = span.get_mut("links") else {
+        return;
+    };
+    for link in links.iter_mut().filter_map(Value::as_object_mut) {
+        if link.get("trace_id_raw").is_none_or(Value::is_null) {
+            let trace_id = link.get("trace_id").cloned().unwrap_or(Value::Null);
+            link.insert("trace_id_raw".to_owned(), trace_id);
+        }
+        if link.get("span_id_raw").is_none_or(Value::is_null) {
+            let span_id = link.get("span_id").and_then(Value::as_u64).map(|id| Value::String(format!("{id:016x}")));
+            link.insert("span_id_raw".to_owned(), span_id.unwrap_or(Value::Null));
+        }
+    }
 }
 
 fn clip(text: &str) -> String {
@@ -73,6 +92,19 @@ fn clip(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::normalise_trace_id;
+
+    #[test]
+    fn links_show_their_ids_as_received() {
+        let mut span = serde_json::json!({"links": [
+            {"trace_id": "0000000000000000000000000000abcd", "span_id": 18446744073709551615u64},
+            {"trace_id": "0000000000000000000000000000abcd", "span_id": 1, "trace_id_raw": "abcd", "span_id_raw": "0001"},
+        ]});
+        super::links_with_ids_as_received(span.as_object_mut().unwrap());
+        let links = span["links"].as_array().unwrap();
+        assert_eq!(links[0]["trace_id_raw"], "0000000000000000000000000000abcd");
+        assert_eq!(links[0]["span_id_raw"], "ffffffffffffffff", "a u64 beyond JavaScript's integers, in hex");
+        assert_eq!((links[1]["trace_id_raw"].as_str(), links[1]["span_id_raw"].as_str()), (Some("abcd"), Some("0001")));
+    }
 
     #[test]
     fn trace_ids_are_padded_and_checked() {

@@ -12,7 +12,7 @@ use arrow::error::ArrowError;
 use base64::Engine;
 
 use crate::otlp_messages::{AnyValue, Event, KeyValue, Link, Value};
-use crate::span_ids::{normalized_span_id, normalized_trace_id};
+use crate::span_ids::{normalized_span_id, normalized_trace_id, raw_span_id, raw_trace_id};
 use crate::span_schema::{attribute_entries_field, attribute_value_fields, event_fields, link_fields};
 
 /// Builds a column of `map<string, attribute value>`.
@@ -209,8 +209,8 @@ impl LinkListBuilder {
                 None => self.trace_id.append_null(),
             }
             self.span_id.append_option(normalized_span_id(&link.span_id));
-            self.trace_id_raw.append_value(&link.trace_id);
-            self.span_id_raw.append_value(&link.span_id);
+            self.trace_id_raw.append_option(raw_trace_id(&link.trace_id));
+            self.span_id_raw.append_option(raw_span_id(&link.span_id, false));
             self.trace_state.append_value(text(&link.trace_state));
             self.flags.append_value(link.flags);
             self.attributes.append(&link.attributes);

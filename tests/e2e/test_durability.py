@@ -71,7 +71,8 @@ def test_kill_9_loses_no_acknowledged_span(start_server, flush_interval):
     for path in files:
         pq.read_table(path)  # every file is complete and readable
     assert not list(server.data.joinpath("spans").rglob("*.tmp"))
-    stored = [received_id(row, "span_id") for row in read_spans(server.data).to_pylist()]
+    ids = read_spans(server.data).select(["span_id", "span_id_raw"]).to_pylist()
+    stored = [received_id(row, "span_id") for row in ids]
     assert len(stored) == len(set(stored)), "a span was written twice"
     missing = acknowledged_at_kill - set(stored)
     assert not missing, f"{len(missing)} acknowledged spans lost"

@@ -33,7 +33,7 @@ def test_node_sdk_otlp_http_json_exporter(start_server):
         assert attribute_dict(row["attributes"]) == span["attributes"]
         assert [(e["name"], e["time"], attribute_dict(e["attributes"])) for e in row["events"]] == [
             (e["name"], int(e["timeNs"]), e["attributes"]) for e in span["events"]]
-        assert [(l["trace_id_raw"].hex(), l["span_id_raw"].hex(), attribute_dict(l["attributes"])) for l in row["links"]] == [
+        assert [(received_id(l, "trace_id"), received_id(l, "span_id"), attribute_dict(l["attributes"])) for l in row["links"]] == [
             (l["traceId"], l["spanId"], l["attributes"]) for l in span["links"]]
         assert row["status_code"] == span["status"]["code"]
         assert row["status_message"] == span["status"]["message"]

@@ -89,7 +89,7 @@ def compare(recorded, data, source):
         assert row["scope_version"] == span.instrumentation_scope.version
         assert [(e["name"], e["time"], attribute_dict(e["attributes"])) for e in row["events"]] == [
             (e.name, e.timestamp, dict(e.attributes)) for e in span.events]
-        assert [(l["trace_id_raw"].hex(), l["span_id_raw"].hex(), attribute_dict(l["attributes"])) for l in row["links"]] == [
+        assert [(received_id(l, "trace_id"), received_id(l, "span_id"), attribute_dict(l["attributes"])) for l in row["links"]] == [
             (format(l.context.trace_id, "032x"), format(l.context.span_id, "016x"), dict(l.attributes)) for l in span.links]
         assert row["service_name"] == "e2e-service"
         assert row["service_instance_id"] == "e2e-1"

@@ -6,7 +6,7 @@
 //!
 //! The raw columns hold an id only when it is not the normalised id's own bytes: a 16-byte trace
 //! id or an 8-byte span id is stored once, in its normalised column. Storing every id twice made
-//! a fifth of the span files and of the analysis's copy of the spans.
+//! over a quarter of the span files' bytes and a fifth of the analysis's copy of the spans.
 
 /// The 16-byte form of a trace id: left-padded with zeros; `None` when empty or over 16 bytes.
 pub fn normalized_trace_id(raw: &[u8]) -> Option<[u8; 16]> {

@@ -268,10 +268,19 @@ def test_hostile_span_contents_never_run(site):
         page = open_page(site, path, ready)
         if path.startswith("/traces/5ca1"):
             # Click every span: the detail pane shows attributes, events, links, status.
+            linked = 0
             for row in page.locator(".span-row[data-span-id]").all():
                 row.click()
                 detail = page.inner_text("#span-detail")
                 assert PAYLOADS[0] in detail
+                # The SDK's ids have their normal lengths and are stored once (raw columns null):
+                # the ids as received are the normalised ids' bytes, in hex, never missing.
+                span_id = row.get_attribute("data-span-id")
+                assert f"{trace_id} / {span_id} / " in detail, detail
+                if "why" in detail:
+                    linked += 1
+                    assert "span 0000000000005678" in detail, "the link's span id, in hex"
+            assert linked == 1
             text = page.inner_text("main")
             for payload in PAYLOADS:
                 assert payload in text, f"{payload!r} is shown as text"

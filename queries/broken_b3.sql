@@ -26,22 +26,16 @@ trace_sampling AS (
          min(CASE WHEN sampled = 1 THEN span_id END) AS sampled_span_id
   FROM judged WHERE sampled IS NOT NULL GROUP BY trace_id
 ),
--- Spans of 64-bit trace ids (the high half zero): few, so the rest of rank 8 works on them only.
-narrow_spans AS (
-  SELECT trace_id, trace_id_low, span_id, service_name, name, start_time FROM spans
-  -- The high 64 bits all zero: compared as bytes, not as hex text (a tenth of the time).
-  WHERE trace_id < arrow_cast(X'00000000000000010000000000000000', 'FixedSizeBinary(16)')
-),
 -- A 64-bit trace id whose 128-bit form (same low half) is in the data too: one trace split in two.
 split_traces AS (
   SELECT DISTINCT n.trace_id, s.trace_id AS wide_trace_id
-  FROM (SELECT DISTINCT trace_id, trace_id_low FROM narrow_spans) n
+  FROM (SELECT DISTINCT trace_id, trace_id_low FROM narrow_trace_spans) n
   JOIN spans s ON s.trace_id_low = n.trace_id_low AND s.trace_id <> n.trace_id
 ),
 first_spans AS (
   SELECT trace_id, span_id, service_name, name, start_time,
          row_number() OVER (PARTITION BY trace_id ORDER BY start_time, span_id) AS position
-  FROM narrow_spans
+  FROM narrow_trace_spans
 ),
 problems AS (
   SELECT trace_id, span_id, service_name, name, start_time, 1 AS rank,

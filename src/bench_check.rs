@@ -22,6 +22,7 @@ use tracegap_ingest::parquet_files::{SPANS_DIRECTORY, count_rows};
 use crate::bench_ingest::peak_rss_of;
 use crate::check::runtime;
 use crate::cli_values::{parse_duration, parse_size};
+use crate::report_output::report_line;
 
 /// The DuckDB side, embedded so the bench runs from the binary alone.
 const DUCKDB_SCRIPT: &str = include_str!("bench_check_duckdb.py");
@@ -167,7 +168,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let peak_rss = peak_rss_of(std::process::id()).unwrap_or(0);
         anyhow::Ok(Measure { checks_seconds, completeness_seconds, steps, peak_rss, span_columns })
     })?;
-    println!(
+    report_line!(
         "tracegap (DataFusion): {} spans; views and checks {:.1} s ({:.0} spans/s), completeness {:.1} s more; peak RSS {:.2} GiB",
         spans,
         measure.checks_seconds,
@@ -178,16 +179,16 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
     let duckdb =
         if args.no_duckdb { None } else { Some(run_duckdb(&args, &catalog, measure.span_columns.as_deref())?) };
     if let Some(duckdb) = &duckdb {
-        println!(
+        report_line!(
             "DuckDB {}: views and checks {:.1} s ({:.0} spans/s); peak RSS {:.2} GiB",
             duckdb.version,
             duckdb.seconds,
             spans as f64 / duckdb.seconds,
             gib(duckdb.peak_rss)
         );
-        println!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
+        report_line!("tracegap / DuckDB time: {:.2}x", measure.checks_seconds / duckdb.seconds);
     }
-    println!("\n{:<28} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
+    report_line!("\n{:<28} {:>10} {:>10} {:>10} {:>10}", "step", "tracegap", "DuckDB", "tracegap s", "DuckDB s");
     let mut differing = 0;
     for step in &measure.steps {
         let theirs = duckdb.as_ref().and_then(|duckdb| duckdb.steps.iter().find(|theirs| theirs.name == step.name));
@@ -200,7 +201,7 @@ pub fn run(args: BenchCheckArgs) -> anyhow::Result<ExitCode> {
         let differs =
             duckdb.is_some() && step.findings.is_some() && step.findings != theirs.and_then(|theirs| theirs.rows);
         differing += usize::from(differs);
-        println!(
+        report_line!(
             "{:<28} {:>10} {duckdb_rows:>10} {:>10.2} {duckdb_seconds:>10}{}{}",
             step.label,
             step.findings.map_or("-".to_owned(), |rows| rows.to_string()),

@@ -16,6 +16,7 @@ use tracegap_ingest::dump_import::{ImportObserver, ImportOptions, import_dumps};
 use tracegap_ingest::parquet_files::SPANS_DIRECTORY;
 
 use crate::bench_ingest::peak_rss_of;
+use crate::report_output::report_line;
 
 /// Options of `tracegap bench import`.
 #[derive(Args, Debug, Clone)]
@@ -51,11 +52,11 @@ impl ImportObserver for Count {
 pub fn run(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
     if args.measure_one {
         let [file] = args.files.as_slice() else { anyhow::bail!("--measure-one takes one file") };
-        println!("{}", serde_json::to_string(&measure(file)?)?);
+        report_line!("{}", serde_json::to_string(&measure(file)?)?);
         return Ok(ExitCode::SUCCESS);
     }
     let executable = std::env::current_exe().context("finding tracegap's own executable")?;
-    println!(
+    report_line!(
         "{:<32} {:>10} {:>8} {:>10} {:>12} {:>7} {:>9}  ceiling (serde_json::Value per line, all cores)",
         "file", "format", "MB", "MB/s", "spans/s", "s", "peak RSS"
     );
@@ -79,7 +80,7 @@ pub fn run(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
             None => "not JSON lines".to_owned(),
         };
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        println!(
+        report_line!(
             "{name:<32} {:>10} {megabytes:>8.0} {:>10.1} {:>12.0} {:>7.1} {:>5} MiB  {ceiling}",
             measure.format,
             megabytes / measure.seconds,
@@ -88,7 +89,7 @@ pub fn run(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
             measure.peak_rss >> 20,
         );
         if measure.problems > 0 {
-            println!("  {} problems reported ({} records)", measure.problems, measure.records);
+            report_line!("  {} problems reported ({} records)", measure.problems, measure.records);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,7 @@ use tracegap_ingest::request_decoding::{BodyEncoding, decode_request};
 use tracegap_ingest::span_batch::BatchContext;
 
 use crate::cli_values::parse_duration;
+use crate::report_output::report_line;
 
 /// Options of `tracegap bench ingest`.
 #[derive(Args, Debug, Clone)]
@@ -76,7 +77,7 @@ struct LoadFigures {
 pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let requests = Arc::new(realistic_requests(32, args.spans_per_request));
     let request_bytes: usize = requests.iter().map(Bytes::len).sum::<usize>() / requests.len();
-    println!(
+    report_line!(
         "tracegap bench ingest: {} spans/request (~{} attributes/span, {} KiB/request), {} connections, {:?} per protocol",
         args.spans_per_request,
         ATTRIBUTES_PER_SPAN,
@@ -115,7 +116,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         acknowledged += figures.spans;
         let in_parquet = tracegap_ingest::parquet_files::count_rows(&data.join("spans"))? as u64;
         figures.backlog_spans = acknowledged.saturating_sub(in_parquet);
-        println!(
+        report_line!(
             "  {:<5} {:>10.0} spans/s  {:>7.1} MB/s  p50 {:>6.1} ms  p99 {:>6.1} ms  ({} requests, {} failed)",
             figures.protocol,
             figures.spans_per_second,
@@ -125,14 +126,14 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
             figures.requests,
             figures.failed_requests
         );
-        println!(
+        report_line!(
             "        cores busy: server {:.2} (of which kernel {:.2}), load generator {:.2}",
             figures.server_cores, figures.server_system_cores, figures.load_generator_cores
         );
         if let Some(failure) = &figures.first_failure {
-            println!("        first refusal: {failure}");
+            report_line!("        first refusal: {failure}");
         }
-        println!(
+        report_line!(
             "        not yet in Parquet when the load stopped: {} spans ({:.1} s of this load; at most a \
              flush of 128 MiB or 15 s is normal)",
             figures.backlog_spans,
@@ -143,7 +144,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let peak_rss = server.peak_rss_bytes();
     server.stop()?;
     let stored = tracegap_ingest::parquet_files::count_rows(&data.join("spans"))? as u64;
-    println!(
+    report_line!(
         "  server peak RSS {:.0} MiB; spans acknowledged {acknowledged}, in Parquet after shutdown {stored}",
         peak_rss as f64 / 1048576.0
     );
@@ -154,7 +155,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let ceiling_spans = results.iter().map(|r| r.spans).max().unwrap_or(1_000_000).max(200_000);
     let ceiling =
         in_process_ceiling(&requests, args.spans_per_request, ceiling_spans, &temporary.path().join("ceiling"))?;
-    println!(
+    report_line!(
         "  in-process ceiling (decode + build + Parquet, no network, no log): {:.0} spans/s \
          ({} spans: decode and build {:.2} s on all cores, Parquet {:.2} s; {:.0} bytes of Arrow memory a span)",
         ceiling.spans_per_second,
@@ -165,7 +166,7 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     );
     for figures in &results {
         let share = 100.0 * figures.spans_per_second / ceiling.spans_per_second;
-        println!("  {} reaches {share:.0}% of the ceiling", figures.protocol);
+        report_line!("  {} reaches {share:.0}% of the ceiling", figures.protocol);
     }
     if let Some(path) = &args.json {
         let json = serde_json::json!({

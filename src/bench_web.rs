@@ -19,6 +19,7 @@ use tracegap_analyze::{AnalysisOptions, load_catalog};
 use tracegap_web::{SnapshotCache, WebConfig, WebState, Window};
 
 use crate::cli_values::parse_size;
+use crate::report_output::report_line;
 
 /// Options of `tracegap bench web`.
 #[derive(Args, Debug, Clone)]
@@ -116,7 +117,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         },
     ];
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    println!("{:<30} {:>9} {:>9} {:>9} {:>12} {:>8}", "route", "p50 ms", "p99 ms", "max ms", "p99/baseline", "budget");
+    report_line!("{:<30} {:>9} {:>9} {:>9} {:>12} {:>8}", "route", "p50 ms", "p99 ms", "max ms", "p99/baseline", "budget");
     let mut baseline = None;
     let mut over_budget = 0;
     for route in routes {
@@ -146,7 +147,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         let floor = *baseline.get_or_insert(p99);
         let within = p99 <= BUDGET;
         over_budget += usize::from(!within);
-        println!(
+        report_line!(
             "{:<30} {:>9.2} {:>9.2} {:>9.2} {:>11.1}× {:>8}",
             route.name,
             p50.as_secs_f64() * 1e3,
@@ -156,7 +157,7 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
             if within { "ok" } else { "OVER" }
         );
     }
-    println!(
+    report_line!(
         "cold snapshot (first analysis of the window, then refreshed in the background): {:.1} s",
         cold.as_secs_f64()
     );

@@ -15,6 +15,7 @@ mod findings_writer;
 mod generate;
 mod import;
 mod report;
+mod report_output;
 mod serve;
 
 use clap::{Parser, Subcommand};

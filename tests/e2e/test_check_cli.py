@@ -80,3 +80,18 @@ def test_sql_is_read_only(start_server):
     findings = tracegap("sql", "--data", data, "--settle", "0s", "SELECT check, span_id FROM findings")
     assert "orphaned_span" in findings.stdout and "0000000000000004" in findings.stdout
     assert tracegap("check", "--since", "yesterday").returncode == 2
+
+
+def test_bench_check_ends_quietly_when_its_reader_goes_away(tmp_path):
+    """`tracegap bench check | head -3`: the lines after the reader left are dropped, with the
+    command's own exit code, not a panic of `println!` on the broken pipe."""
+    data = tmp_path / "data"
+    assert tracegap("generate", "--traces", "200", "--data", str(data)).returncode == 0
+    process = subprocess.Popen([str(BINARY), "bench", "check", "--data", str(data), "--no-duckdb"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Closed before the bench prints its first line: every line meets a broken pipe.
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0, stderr
+    assert "panicked" not in stderr
+

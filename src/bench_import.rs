@@ -58,7 +58,13 @@ pub fn run(args: BenchImportArgs) -> anyhow::Result<ExitCode> {
     let executable = std::env::current_exe().context("finding tracegap's own executable")?;
     report_line!(
         "{:<32} {:>10} {:>8} {:>10} {:>12} {:>7} {:>9}  ceiling (serde_json::Value per line, all cores)",
-        "file", "format", "MB", "MB/s", "spans/s", "s", "peak RSS"
+        "file",
+        "format",
+        "MB",
+        "MB/s",
+        "spans/s",
+        "s",
+        "peak RSS"
     );
     for file in &args.files {
         let size = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();

@@ -128,7 +128,9 @@ pub fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
         );
         report_line!(
             "        cores busy: server {:.2} (of which kernel {:.2}), load generator {:.2}",
-            figures.server_cores, figures.server_system_cores, figures.load_generator_cores
+            figures.server_cores,
+            figures.server_system_cores,
+            figures.load_generator_cores
         );
         if let Some(failure) = &figures.first_failure {
             report_line!("        first refusal: {failure}");

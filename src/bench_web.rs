@@ -117,7 +117,15 @@ async fn bench(args: BenchWebArgs) -> anyhow::Result<ExitCode> {
         },
     ];
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    report_line!("{:<30} {:>9} {:>9} {:>9} {:>12} {:>8}", "route", "p50 ms", "p99 ms", "max ms", "p99/baseline", "budget");
+    report_line!(
+        "{:<30} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "route",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "p99/baseline",
+        "budget"
+    );
     let mut baseline = None;
     let mut over_budget = 0;
     for route in routes {

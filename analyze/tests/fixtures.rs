@@ -230,6 +230,11 @@ async fn plan_of(analysis: &Analysis, check: &str) -> String {
     displayable(plan.as_ref()).indent(false).to_string()
 }
 
+async fn span_count(analysis: &Analysis) -> usize {
+    let batches = analysis.context().sql("SELECT span_id FROM spans").await.unwrap().collect().await.unwrap();
+    batches.iter().map(|batch| batch.num_rows()).sum()
+}
+
 /// While the copy is held, the checks read memory, and the memory pool counts it; once dropped,
 /// the checks read the files again and the pool is free.
 #[tokio::test(flavor = "multi_thread")]
@@ -241,6 +246,7 @@ async fn checks_read_the_spans_kept_in_memory_while_they_are_held() {
     let pool = analysis.context().runtime_env().memory_pool.clone();
     register_views(&analysis, &catalog.views).await.unwrap();
     assert!(plan_of(&analysis, "orphaned_span").await.contains("file_type=parquet"));
+    let from_files = span_count(&analysis).await;
     let in_memory = keep_spans_in_memory(&analysis, &catalog).await.unwrap();
     assert!(in_memory.is_active());
     assert!(in_memory.bytes > 0);
@@ -251,6 +257,11 @@ async fn checks_read_the_spans_kept_in_memory_while_they_are_held() {
     assert!(!in_memory.columns.iter().any(|c| c == "attributes"), "no check reads the attribute map");
     let plan = plan_of(&analysis, "orphaned_span").await;
     assert!(!plan.contains("file_type=parquet"), "{plan}");
+    // Read in more partitions than the queries use, the copy is handed to them in as many as the
+    // session has, every span in it.
+    let partitions = analysis.context().state().config().target_partitions();
+    assert!(plan.contains(&format!("DataSourceExec: partitions={partitions},")), "{plan}");
+    assert_eq!(span_count(&analysis).await, from_files, "every span, from the copy");
     drop(in_memory);
     assert_eq!(pool.reserved(), 0);
     assert!(plan_of(&analysis, "orphaned_span").await.contains("file_type=parquet"));

@@ -14,8 +14,9 @@ causes = [
 ]
 fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.Get(ctx, ...)`, `go worker(ctx)`, `handler(newCtx, req)`), and register a composite propagator (W3C trace context + B3) on the server so every header format the callers send is extracted."
 */
--- Every root is read once: its evidence comes from columns and joins on it, not from a UNION of
--- separate reads (DataFusion inlines each use of a CTE, and `root_ids` groups the ids of all spans).
+-- A root's evidence comes from its columns and joins on it, not from a UNION of separate reads of
+-- the roots (DataFusion inlines each use of a CTE: `roots` is computed twice, for the count of
+-- roots per trace on two columns and for the roots' own rows).
 --
 -- A root is a span without a parent id that no `child_of` link (nor a span of the same id with a
 -- parent) makes a child. Such relations are few: a span with a parent id whose id is used more than

@@ -21,6 +21,7 @@ use crate::cli_values::{parse_duration, parse_size, parse_time};
 use crate::cluster::open_analysis;
 use crate::findings_writer::FindingsWriter;
 use crate::import::{DumpArgs, expand_inputs, import_files, print_summary};
+use crate::report_output::report_line;
 use crate::serve::DEFAULT_DATA_DIRECTORY;
 
 /// Output format of `tracegap check`.
@@ -230,12 +231,6 @@ fn run_and_write<S: Send + 'static>(
     Ok(summary)
 }
 
-/// Writes to stdout; a closed pipe (`tracegap check | head`) ends the output quietly.
-fn print_out(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
 /// Runs `tracegap sql`.
 pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(None)?;
@@ -259,7 +254,7 @@ pub fn run_sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     });
     match result {
         Ok(batches) => {
-            print_out(&format!("{}\n", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?));
+            report_line!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {

@@ -1,4 +1,4 @@
-//! Printing a command's report on stdout.
+//! Printing a command's report on stdout (`sql`, the benches).
 
 /// As `println!`, for the lines of a report on stdout: when the reader has gone away (`tracegap
 /// bench check | head -3`), the rest is dropped quietly instead of panicking on the broken pipe,

@@ -16,7 +16,7 @@ fix = "Pass the request's `ctx` down every call (`NewRequestWithContext`, `rdb.G
 */
 -- A root's evidence comes from its columns and joins on it, not from a UNION of separate reads of
 -- the roots (DataFusion inlines each use of a CTE: `roots` is computed twice, for the count of
--- roots per trace on two columns and for the roots' own rows).
+-- roots in the traces that may have several and for the roots' own rows).
 --
 -- A root is a span without a parent id that no `child_of` link (nor a span of the same id with a
 -- parent) makes a child. Such relations are few: a span with a parent id whose id is used more than
@@ -29,29 +29,30 @@ WITH parented_ids AS (
   UNION ALL
   SELECT trace_id, span_id FROM child_of_links
 ),
--- The roots, less those whose ids a parented span or a `child_of` link also has. (The ids of
--- `parented_ids` have names of their own: with both sides' `span_id`, DataFusion 55's physical
+-- The roots, less those whose ids a parented span or a `child_of` link also has, with only what
+-- their evidence needs: the 2.7M roots of 10M spans go through three joins, and names,
+-- destinations and headers are read only for the few with evidence (`evidence` below). (The ids
+-- of `parented_ids` have names of their own: with both sides' `span_id`, DataFusion 55's physical
 -- filter pushdown took the one in `c.span_id IS NULL` by name for the roots' own, below the join,
 -- and found no root at all; apache/datafusion#21246, #25296.)
 roots AS (
-  SELECT r.trace_id, r.span_id, r.service_name, r.name, r.kind, r.start_time, r.gts_global_tx_id, r.db_system,
-         r.peer_service, r.server_address, r.rpc_system, r.messaging_system, r.header_traceparent, r.header_b3,
-         r.header_x_b3_traceid, r.header_x_b3_spanid
+  SELECT r.trace_id, r.span_id, r.kind, r.start_time, r.gts_global_tx_id,
+         r.header_traceparent IS NOT NULL OR r.header_b3 IS NOT NULL OR r.header_x_b3_traceid IS NOT NULL
+           OR r.header_x_b3_spanid IS NOT NULL AS has_headers
   FROM parented_ids c
   RIGHT JOIN spans r ON c.parented_trace_id = r.trace_id AND c.parented_span_id = r.span_id
   WHERE r.parent_span_id IS NULL AND r.trace_id IS NOT NULL AND c.parented_span_id IS NULL
 ),
--- Only traces with several roots need counting: the few of them are the hash table each root is
--- looked up in, where the roots' ids were grouped twice and joined back to every root (on 10M
--- spans, 1.16-1.45 s against 1.36-1.71 s for the check, session 31). Spans sharing one id are
+-- Only traces with several roots need counting, and only those with several spans without a
+-- parent id (`traces_without_one_root`, few and of known size) can: their roots are counted, not
+-- the 2.7M roots of 10M spans grouped by trace (and repartitioned to meet the grouping). The few
+-- traces with several roots are the hash table each root is looked up in. Spans sharing one id are
 -- roots each.
 multiple_roots AS (
-  SELECT trace_id, count(*) AS root_count, min(CAST(start_time AS BIGINT)) AS first_root_start_nano
-  FROM roots GROUP BY trace_id HAVING count(*) > 1
-),
-counted_roots AS (
-  SELECT r.*, m.root_count, m.first_root_start_nano
-  FROM multiple_roots m RIGHT JOIN roots r ON m.trace_id = r.trace_id
+  SELECT r.trace_id, count(*) AS root_count, min(CAST(r.start_time AS BIGINT)) AS first_root_start_nano
+  FROM traces_without_one_root t JOIN roots r ON r.trace_id = t.trace_id
+  WHERE t.root_count > 1
+  GROUP BY r.trace_id HAVING count(*) > 1
 ),
 global_transactions AS (
   SELECT gts_global_tx_id, trace_id, min(start_time) AS first_start
@@ -76,44 +77,51 @@ callee_halves AS (
   WHERE root_span_id IS NOT NULL
   GROUP BY root_trace_id, root_span_id
 ),
-evidence AS (
-  SELECT r.trace_id, r.span_id, r.service_name, r.name, r.start_time,
-         CASE WHEN r.header_traceparent IS NOT NULL OR r.header_b3 IS NOT NULL
-                OR r.header_x_b3_traceid IS NOT NULL OR r.header_x_b3_spanid IS NOT NULL
-              THEN 'received propagation headers but started a new trace (' ||
-                CASE WHEN r.header_traceparent IS NOT NULL
-                       THEN 'traceparent ' || r.header_traceparent ||
-                            coalesce(', invalid: ' || traceparent_part(r.header_traceparent, 'problem'), '')
-                     WHEN r.header_b3 IS NOT NULL THEN 'b3 ' || r.header_b3
-                     ELSE 'X-B3-TraceId ' || coalesce(r.header_x_b3_traceid, r.header_x_b3_spanid) END || ')'
-         END AS headers_reason,
-         CASE WHEN r.kind IN ('CLIENT', 'PRODUCER')
-              THEN r.kind || ' span is a root: the outgoing call' ||
-                CASE WHEN coalesce(r.db_system, r.peer_service, r.server_address, r.rpc_system, r.messaging_system) IS NOT NULL
-                     THEN ' to ' || coalesce(r.db_system, r.peer_service, r.server_address, r.rpc_system, r.messaging_system)
-                     ELSE '' END ||
-                ' was made from a context without a span'
-         END AS client_reason,
+-- The roots with some evidence, with the evidence that comes from other spans. (The few GTS
+-- origins, callee halves and traces of several roots are the hash tables, not the millions of
+-- roots.)
+evident_roots AS (
+  SELECT r.trace_id, r.span_id, r.start_time,
          h.reason AS callee_reason,
          CASE WHEN o.origin_trace_id IS NOT NULL
               THEN 'its GTS global transaction ' || r.gts_global_tx_id || ' began in trace ' || hex_id(o.origin_trace_id)
          END AS transaction_reason,
-         CASE WHEN r.root_count > 1 AND CAST(r.start_time AS BIGINT) > r.first_root_start_nano
-              THEN 'one of ' || CAST(r.root_count AS VARCHAR) || ' roots in this trace'
+         CASE WHEN m.root_count > 1 AND CAST(r.start_time AS BIGINT) > m.first_root_start_nano
+              THEN 'one of ' || CAST(m.root_count AS VARCHAR) || ' roots in this trace'
          END AS roots_reason,
          coalesce(h.caller_trace_id, o.origin_trace_id) AS related_trace_id,
          h.caller_span_id AS related_span_id
-  -- (The few GTS origins and callee halves are the hash tables, not the millions of roots: on 10M
-  -- spans this check went from 1.92-2.11 s to 1.74-1.75 s.)
   FROM transaction_origins o
-  RIGHT JOIN (callee_halves h RIGHT JOIN counted_roots r ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id)
+  RIGHT JOIN (callee_halves h
+    RIGHT JOIN (multiple_roots m RIGHT JOIN roots r ON m.trace_id = r.trace_id)
+    ON h.root_trace_id = r.trace_id AND h.root_span_id = r.span_id)
     ON o.gts_global_tx_id = r.gts_global_tx_id AND o.trace_id = r.trace_id
-  -- (Only the roots with some evidence get their explanation built: each condition below is the
-  -- one under which a reason above is not null.)
-  WHERE r.header_traceparent IS NOT NULL OR r.header_b3 IS NOT NULL OR r.header_x_b3_traceid IS NOT NULL
-     OR r.header_x_b3_spanid IS NOT NULL OR r.kind IN ('CLIENT', 'PRODUCER') OR h.reason IS NOT NULL
-     OR o.origin_trace_id IS NOT NULL
-     OR (r.root_count > 1 AND CAST(r.start_time AS BIGINT) > r.first_root_start_nano)
+  WHERE r.has_headers OR r.kind IN ('CLIENT', 'PRODUCER') OR h.reason IS NOT NULL OR o.origin_trace_id IS NOT NULL
+     OR (m.root_count > 1 AND CAST(r.start_time AS BIGINT) > m.first_root_start_nano)
+),
+-- Each root with evidence meets its span again, by its ids and start, for its names, destination
+-- and headers.
+evidence AS (
+  SELECT s.trace_id, s.span_id, s.service_name, s.name, s.start_time,
+         CASE WHEN s.header_traceparent IS NOT NULL OR s.header_b3 IS NOT NULL
+                OR s.header_x_b3_traceid IS NOT NULL OR s.header_x_b3_spanid IS NOT NULL
+              THEN 'received propagation headers but started a new trace (' ||
+                CASE WHEN s.header_traceparent IS NOT NULL
+                       THEN 'traceparent ' || s.header_traceparent ||
+                            coalesce(', invalid: ' || traceparent_part(s.header_traceparent, 'problem'), '')
+                     WHEN s.header_b3 IS NOT NULL THEN 'b3 ' || s.header_b3
+                     ELSE 'X-B3-TraceId ' || coalesce(s.header_x_b3_traceid, s.header_x_b3_spanid) END || ')'
+         END AS headers_reason,
+         CASE WHEN s.kind IN ('CLIENT', 'PRODUCER')
+              THEN s.kind || ' span is a root: the outgoing call' ||
+                CASE WHEN coalesce(s.db_system, s.peer_service, s.server_address, s.rpc_system, s.messaging_system) IS NOT NULL
+                     THEN ' to ' || coalesce(s.db_system, s.peer_service, s.server_address, s.rpc_system, s.messaging_system)
+                     ELSE '' END ||
+                ' was made from a context without a span'
+         END AS client_reason,
+         e.callee_reason, e.transaction_reason, e.roots_reason, e.related_trace_id, e.related_span_id
+  FROM evident_roots e
+  JOIN spans s ON s.trace_id = e.trace_id AND s.span_id = e.span_id AND s.start_time = e.start_time
 )
 SELECT trace_id, span_id, service_name AS service, name AS span_name, start_time AS time,
        concat_ws('; ', headers_reason, client_reason, callee_reason, transaction_reason, roots_reason) AS explanation,

@@ -8,6 +8,7 @@ pub mod check_catalog;
 pub mod completeness;
 pub mod findings;
 pub mod join_fallback;
+pub mod linked_spans;
 pub mod materialized_view;
 pub mod owned_batches;
 pub mod read_only_sql;

@@ -27,6 +27,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::AnalyzeError;
 use crate::join_fallback::collect_within_memory;
+use crate::linked_spans::LinkedSpansFromLinks;
 use crate::materialized_view::ViewMemory;
 use crate::owned_batches::rows_memory_size;
 use crate::repartition_memory::{RepartitionInMemory, ReservedPeaks};
@@ -329,7 +330,10 @@ async fn register_span_table(context: &SessionContext, data_directory: &Path) ->
     if let Some(url) = object_store_url(data_directory) {
         // Listed by the session's object store at planning time; no files is an empty table.
         let url = ListingTableUrl::parse(format!("{url}/{}/", tracegap_ingest::parquet_files::SPANS_DIRECTORY))?;
-        let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(schema)
+            .with_expr_adapter_factory(Arc::new(LinkedSpansFromLinks));
         context.register_table("all_spans", Arc::new(ListingTable::try_new(config)?))?;
         return Ok(());
     }
@@ -346,7 +350,10 @@ async fn register_span_table(context: &SessionContext, data_directory: &Path) ->
         return Ok(());
     }
     let url = ListingTableUrl::parse(format!("{}/", spans.canonicalize().unwrap_or(spans.clone()).display()))?;
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema)
+        .with_expr_adapter_factory(Arc::new(LinkedSpansFromLinks));
     context.register_table("all_spans", Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }

@@ -13,7 +13,9 @@ use base64::Engine;
 
 use crate::otlp_messages::{AnyValue, Event, KeyValue, Link, Value};
 use crate::span_ids::{normalized_span_id, normalized_trace_id, raw_span_id, raw_trace_id};
-use crate::span_schema::{attribute_entries_field, attribute_value_fields, event_fields, link_fields};
+use crate::span_schema::{
+    REFERENCE_TYPE_KEY, attribute_entries_field, attribute_value_fields, event_fields, link_fields, linked_span_fields,
+};
 
 /// Builds a column of `map<string, attribute value>`.
 pub struct AttributeMapBuilder {
@@ -245,6 +247,73 @@ impl LinkListBuilder {
             Arc::new(items),
             None,
         )
+    }
+}
+
+/// Builds a column of `list<linked span>`: one item per link of a span, in the order of `links`.
+pub struct LinkedSpanListBuilder {
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: UInt64Builder,
+    ref_type: StringBuilder,
+    offsets: Vec<i32>,
+}
+
+impl Default for LinkedSpanListBuilder {
+    fn default() -> Self {
+        LinkedSpanListBuilder {
+            trace_id: FixedSizeBinaryBuilder::new(16),
+            span_id: UInt64Builder::new(),
+            ref_type: StringBuilder::new(),
+            offsets: vec![0],
+        }
+    }
+}
+
+impl LinkedSpanListBuilder {
+    /// Appends the linked spans of one span.
+    pub fn append(&mut self, links: &[Link]) -> Result<(), ArrowError> {
+        for link in links {
+            match normalized_trace_id(&link.trace_id) {
+                Some(id) => self.trace_id.append_value(id)?,
+                None => self.trace_id.append_null(),
+            }
+            self.span_id.append_option(normalized_span_id(&link.span_id));
+            self.ref_type.append_option(reference_type(&link.attributes));
+        }
+        let last = *self.offsets.last().unwrap_or(&0);
+        self.offsets.push(last + links.len() as i32);
+        Ok(())
+    }
+
+    /// Finishes the column.
+    pub fn finish(&mut self) -> Result<ListArray, ArrowError> {
+        let fields = linked_span_fields();
+        let items = StructArray::try_new(
+            fields.clone(),
+            vec![
+                Arc::new(self.trace_id.finish()) as ArrayRef,
+                Arc::new(self.span_id.finish()),
+                Arc::new(self.ref_type.finish()),
+            ],
+            None,
+        )?;
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        ListArray::try_new(
+            Arc::new(Field::new("item", DataType::Struct(fields), false)),
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(items),
+            None,
+        )
+    }
+}
+
+/// The text of a link's first [`REFERENCE_TYPE_KEY`] attribute, when it is a string (as a map
+/// lookup of the attribute's `string` field reads it).
+fn reference_type(attributes: &[KeyValue]) -> Option<&str> {
+    let attribute = attributes.iter().find(|attribute| attribute.key.as_ref() == REFERENCE_TYPE_KEY.as_bytes())?;
+    match attribute.value.as_ref()?.value.as_ref()? {
+        Value::String(bytes) => Some(text(bytes)),
+        _ => None,
     }
 }
 

@@ -10,7 +10,9 @@ use arrow::array::{
 use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 
-use crate::attribute_columns::{AttributeMapBuilder, EventListBuilder, LinkListBuilder, clamp_time, text};
+use crate::attribute_columns::{
+    AttributeMapBuilder, EventListBuilder, LinkListBuilder, LinkedSpanListBuilder, clamp_time, text,
+};
 use crate::otlp_messages::{ExportRequest, KeyValue, Span, Value};
 use crate::promoted_attributes::{GtsKeys, ResourcePromotions, resource_promotions, span_promotions};
 use crate::span_ids::{normalized_span_id, normalized_trace_id, raw_span_id, raw_trace_id, trace_id_low};
@@ -233,6 +235,7 @@ struct SpanRowsBuilder {
     scope_attributes: AttributeMapBuilder,
     events: EventListBuilder,
     links: LinkListBuilder,
+    linked_spans: LinkedSpanListBuilder,
     scope_name: StringBuilder,
     scope_version: StringBuilder,
     resource_schema_url: StringBuilder,
@@ -307,6 +310,7 @@ impl SpanRowsBuilder {
             scope_attributes: AttributeMapBuilder::with_capacity(rows),
             events: EventListBuilder::default(),
             links: LinkListBuilder::default(),
+            linked_spans: LinkedSpanListBuilder::default(),
             scope_name: strings(),
             scope_version: strings(),
             resource_schema_url: strings(),
@@ -379,6 +383,7 @@ impl SpanRowsBuilder {
         self.scope_attributes.append(shared.scope_attributes);
         self.events.append(&span.events);
         self.links.append(&span.links)?;
+        self.linked_spans.append(&span.links)?;
         self.scope_name.append_value(shared.scope_name);
         self.scope_version.append_value(shared.scope_version);
         self.resource_schema_url.append_value(shared.resource_schema_url);
@@ -439,6 +444,7 @@ impl SpanRowsBuilder {
         put(SCOPE_ATTRIBUTES, Arc::new(self.scope_attributes.finish()?));
         put(EVENTS, Arc::new(self.events.finish()?));
         put(LINKS, Arc::new(self.links.finish()?));
+        put(LINKED_SPANS, Arc::new(self.linked_spans.finish()?));
         put(SCOPE_NAME, Arc::new(self.scope_name.finish()));
         put(SCOPE_VERSION, Arc::new(self.scope_version.finish()));
         put(RESOURCE_SCHEMA_URL, Arc::new(self.resource_schema_url.finish()));

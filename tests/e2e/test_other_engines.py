@@ -41,7 +41,7 @@ def test_schema_matches_the_documentation_in_pyarrow_and_duckdb(start_server):
             assert str(schema.field(name).type).startswith("map<string, struct<string: string, int: int64")
     files = sorted(server.data.joinpath("spans").rglob("*.parquet"))
     metadata = pq.read_metadata(files[0]).metadata
-    assert metadata[b"tracegap.schema_version"] == b"4"
+    assert metadata[b"tracegap.schema_version"] == b"5"
 
     glob = str(server.data / "spans" / "**" / "*.parquet")
     connection = duckdb.connect()

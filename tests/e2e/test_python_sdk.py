@@ -91,6 +91,9 @@ def compare(recorded, data, source):
             (e.name, e.timestamp, dict(e.attributes)) for e in span.events]
         assert [(received_id(l, "trace_id"), received_id(l, "span_id"), attribute_dict(l["attributes"])) for l in row["links"]] == [
             (format(l.context.trace_id, "032x"), format(l.context.span_id, "016x"), dict(l.attributes)) for l in span.links]
+        # The checks' copy of each link: its ids and OpenTracing reference type (none set here).
+        assert [(l["trace_id"].hex(), format(l["span_id"], "016x"), l["ref_type"]) for l in row["linked_spans"]] == [
+            (format(l.context.trace_id, "032x"), format(l.context.span_id, "016x"), None) for l in span.links]
         assert row["service_name"] == "e2e-service"
         assert row["service_instance_id"] == "e2e-1"
         assert row["host_name"] == "test-host"

@@ -6,7 +6,9 @@
 //! decoding `links` (fourteen leaves per span, attribute maps included) cost as much as every other
 //! column they read. An older file gets the same values from its `links`, through the scan's
 //! expression adapter: a scan of such a file that asks for `linked_spans` reads `links` instead
-//! and builds the column from it. Files of version 5 are read as they are.
+//! and builds the column from it. Files of version 5 are read as they are. A Ballista cluster's
+//! executors read files without this adapter: there the span views take
+//! `coalesce(linked_spans, linked_spans_of_links(links))`, which decodes `links` of every file.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -89,10 +91,11 @@ impl PhysicalExprAdapter for LinkedSpansAdapter {
 }
 
 /// `linked_spans_of_links(links)`: each link's `trace_id`, `span_id` and the string of its
-/// `opentracing.ref_type` attribute, as ingest writes `linked_spans`. Not registered for SQL:
-/// only the adapter above builds it.
+/// `opentracing.ref_type` attribute, as ingest writes `linked_spans`. Built by the adapter above,
+/// and registered as a helper function for a cluster's sessions, whose executors read the files
+/// without that adapter (`Analysis` derives the column in SQL there).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct LinkedSpansOfLinks {
+pub struct LinkedSpansOfLinks {
     signature: Signature,
 }
 

@@ -8,6 +8,8 @@
 //!   hex`, `all zero`, `17 hex digits, expected 16 or 32`, ...), null when it is valid.
 //! - `b3_part(header, part)`: a part of a single `b3` header (`trace_id`, `span_id`, `sampled`,
 //!   `parent_span_id`), or `problem`: what makes it malformed, null when well-formed.
+//! - `linked_spans_of_links(links)`: a `links` column as `linked_spans` (schema version 5) holds
+//!   it, for files written before version 5 (`crate::linked_spans`).
 //! - `traceparent_part(header, part)`: a part of a W3C `traceparent` (`version`, `trace_id`,
 //!   `parent_id`, `flags`), or `problem`, null when valid.
 
@@ -28,6 +30,7 @@ pub fn helper_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(TextFunction::new("id_problem", id_problem_of)),
         ScalarUDF::from(TextFunction::new("b3_part", b3_part)),
         ScalarUDF::from(TextFunction::new("traceparent_part", traceparent_part)),
+        ScalarUDF::from(crate::linked_spans::LinkedSpansOfLinks::default()),
     ]
 }
 

@@ -1,5 +1,5 @@
 //! The function registry of every cluster process: Ballista's defaults plus the checks' helper
-//! functions (`hex_id`, `id_problem`, `b3_part`, `traceparent_part`).
+//! functions (`hex_id`, `id_problem`, `b3_part`, `traceparent_part`, `linked_spans_of_links`).
 
 use std::sync::Arc;
 
@@ -31,7 +31,9 @@ mod tests {
     #[test]
     fn registry_holds_every_helper_function_and_the_defaults() {
         let registry = function_registry();
-        for name in ["hex_id", "id_problem", "b3_part", "traceparent_part", "coalesce", "to_char"] {
+        for name in
+            ["hex_id", "id_problem", "b3_part", "traceparent_part", "linked_spans_of_links", "coalesce", "to_char"]
+        {
             assert!(registry.scalar_functions.contains_key(name), "{name} missing");
         }
     }

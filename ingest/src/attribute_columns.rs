@@ -7,7 +7,7 @@ use arrow::array::{
     StringBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::{DataType, Field, Fields};
 use arrow::error::ArrowError;
 use base64::Engine;
 
@@ -146,30 +146,18 @@ impl EventListBuilder {
             self.attributes.append(&event.attributes);
             self.dropped.append_value(event.dropped_attributes_count);
         }
-        let last = *self.offsets.last().unwrap_or(&0);
-        self.offsets.push(last + events.len() as i32);
+        end_list(&mut self.offsets, events.len());
     }
 
     /// Finishes the column.
     pub fn finish(&mut self) -> Result<ListArray, ArrowError> {
-        let fields = event_fields();
-        let items = StructArray::try_new(
-            fields.clone(),
-            vec![
-                Arc::new(self.time.finish()) as ArrayRef,
-                Arc::new(self.name.finish()),
-                Arc::new(self.attributes.finish()?),
-                Arc::new(self.dropped.finish()),
-            ],
-            None,
-        )?;
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(fields), false)),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(items),
-            None,
-        )
+        let columns = vec![
+            Arc::new(self.time.finish()) as ArrayRef,
+            Arc::new(self.name.finish()),
+            Arc::new(self.attributes.finish()?),
+            Arc::new(self.dropped.finish()),
+        ];
+        list_of_structs(event_fields(), columns, &mut self.offsets)
     }
 }
 
@@ -206,10 +194,7 @@ impl LinkListBuilder {
     /// Appends the links of one span.
     pub fn append(&mut self, links: &[Link]) -> Result<(), ArrowError> {
         for link in links {
-            match normalized_trace_id(&link.trace_id) {
-                Some(id) => self.trace_id.append_value(id)?,
-                None => self.trace_id.append_null(),
-            }
+            append_trace_id(&mut self.trace_id, &link.trace_id)?;
             self.span_id.append_option(normalized_span_id(&link.span_id));
             self.trace_id_raw.append_option(raw_trace_id(&link.trace_id));
             self.span_id_raw.append_option(raw_span_id(&link.span_id, false));
@@ -218,35 +203,23 @@ impl LinkListBuilder {
             self.attributes.append(&link.attributes);
             self.dropped.append_value(link.dropped_attributes_count);
         }
-        let last = *self.offsets.last().unwrap_or(&0);
-        self.offsets.push(last + links.len() as i32);
+        end_list(&mut self.offsets, links.len());
         Ok(())
     }
 
     /// Finishes the column.
     pub fn finish(&mut self) -> Result<ListArray, ArrowError> {
-        let fields = link_fields();
-        let items = StructArray::try_new(
-            fields.clone(),
-            vec![
-                Arc::new(self.trace_id.finish()) as ArrayRef,
-                Arc::new(self.span_id.finish()),
-                Arc::new(self.trace_id_raw.finish()),
-                Arc::new(self.span_id_raw.finish()),
-                Arc::new(self.trace_state.finish()),
-                Arc::new(self.flags.finish()),
-                Arc::new(self.attributes.finish()?),
-                Arc::new(self.dropped.finish()),
-            ],
-            None,
-        )?;
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(fields), false)),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(items),
-            None,
-        )
+        let columns = vec![
+            Arc::new(self.trace_id.finish()) as ArrayRef,
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.trace_id_raw.finish()),
+            Arc::new(self.span_id_raw.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.attributes.finish()?),
+            Arc::new(self.dropped.finish()),
+        ];
+        list_of_structs(link_fields(), columns, &mut self.offsets)
     }
 }
 
@@ -273,37 +246,52 @@ impl LinkedSpanListBuilder {
     /// Appends the linked spans of one span.
     pub fn append(&mut self, links: &[Link]) -> Result<(), ArrowError> {
         for link in links {
-            match normalized_trace_id(&link.trace_id) {
-                Some(id) => self.trace_id.append_value(id)?,
-                None => self.trace_id.append_null(),
-            }
+            append_trace_id(&mut self.trace_id, &link.trace_id)?;
             self.span_id.append_option(normalized_span_id(&link.span_id));
             self.ref_type.append_option(reference_type(&link.attributes));
         }
-        let last = *self.offsets.last().unwrap_or(&0);
-        self.offsets.push(last + links.len() as i32);
+        end_list(&mut self.offsets, links.len());
         Ok(())
     }
 
     /// Finishes the column.
     pub fn finish(&mut self) -> Result<ListArray, ArrowError> {
-        let fields = linked_span_fields();
-        let items = StructArray::try_new(
-            fields.clone(),
-            vec![
-                Arc::new(self.trace_id.finish()) as ArrayRef,
-                Arc::new(self.span_id.finish()),
-                Arc::new(self.ref_type.finish()),
-            ],
-            None,
-        )?;
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
-        ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Struct(fields), false)),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(items),
-            None,
-        )
+        let columns = vec![
+            Arc::new(self.trace_id.finish()) as ArrayRef,
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.ref_type.finish()),
+        ];
+        list_of_structs(linked_span_fields(), columns, &mut self.offsets)
+    }
+}
+
+/// Ends a span's list in a list column: its items are the `items` appended since the last end.
+fn end_list(offsets: &mut Vec<i32>, items: usize) {
+    let last = *offsets.last().unwrap_or(&0);
+    offsets.push(last + items as i32);
+}
+
+/// A list column of structs of `fields` from the items' columns and the lists' ends, which are
+/// reset for the next batch.
+fn list_of_structs(fields: Fields, columns: Vec<ArrayRef>, offsets: &mut Vec<i32>) -> Result<ListArray, ArrowError> {
+    let items = StructArray::try_new(fields.clone(), columns, None)?;
+    let offsets = std::mem::replace(offsets, vec![0]);
+    ListArray::try_new(
+        Arc::new(Field::new("item", DataType::Struct(fields), false)),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(items),
+        None,
+    )
+}
+
+/// Appends a link's trace id, normalised, or null when it has no normal form.
+fn append_trace_id(builder: &mut FixedSizeBinaryBuilder, id: &[u8]) -> Result<(), ArrowError> {
+    match normalized_trace_id(id) {
+        Some(id) => builder.append_value(id),
+        None => {
+            builder.append_null();
+            Ok(())
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod check_table;
 mod cli_values;
 mod cluster;
 mod demo;
+mod error_message;
 mod findings_writer;
 mod generate;
 mod import;
@@ -118,7 +119,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("tracegap: error: {error:#}");
+            eprintln!("tracegap: error: {}", error_message::error_message(&error));
             std::process::ExitCode::from(2)
         }
     }
